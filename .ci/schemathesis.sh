@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Fuzz the REST API with schemathesis against a live release server.
+# Called by .ci/run; also runnable by hand: `bash .ci/schemathesis.sh [extra schemathesis args]`.
+#
+# Environment knobs (all optional):
+#   POLYPORT_BIN                  use this binary instead of building target/release/polyport
+#   SCHEMATHESIS_MAX_EXAMPLES     test cases per operation and phase (default 30)
+#   SCHEMATHESIS_WORKERS          concurrent workers (default 2, the machine has 2 cores)
+#   SCHEMATHESIS_TIMEOUT          hard wall-clock cap for the whole schemathesis run, seconds
+#                                 (default 840: below the 15 min access-token lifetime)
+#   SCHEMATHESIS_SEED             reproduce a run (schemathesis prints the seed it used)
+#   SCHEMATHESIS_EXTRA_ARGS       extra arguments, word-split (e.g. "--exclude-checks ignored_auth")
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
+
+ensure_venv
+
+WORK=.build/schemathesis
+mkdir -p "$WORK"
+DB_FILE=.build/ci-schemathesis.db
+SERVER_LOG="$WORK/server.log"
+SERVER_PID=""
+
+cleanup() {
+    local rc=$?
+    stop_pid "$SERVER_PID"
+    if [ "$rc" -ne 0 ] && [ -f "$SERVER_LOG" ]; then
+        echo "---- last 40 lines of $SERVER_LOG ----" >&2
+        tail -n 40 "$SERVER_LOG" >&2 || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ -n "${POLYPORT_BIN:-}" ]; then
+    BIN="$POLYPORT_BIN"
+else
+    note "cargo build --release"
+    cargo build --release --bin polyport
+    BIN=./target/release/polyport
+fi
+[ -x "$BIN" ] || die "no executable at $BIN"
+
+rm -f "$DB_FILE" "$DB_FILE-wal" "$DB_FILE-shm" "$DB_FILE-journal"
+PORT="$(free_port)"
+BASE="http://127.0.0.1:$PORT"
+note "starting $BIN on 127.0.0.1:$PORT (log: $SERVER_LOG)"
+POLYPORT_BIND="127.0.0.1:$PORT" \
+    DATABASE_URL="sqlite://$DB_FILE" \
+    POLYPORT_JWT_SECRET="$(random_secret)" \
+    POLYPORT_RATE_LIMIT_PER_MINUTE=1000000 \
+    POLYPORT_RATE_LIMIT_ANON_PER_MINUTE=1000000 \
+    "$BIN" >"$SERVER_LOG" 2>&1 </dev/null &
+SERVER_PID=$!
+
+wait_http "$BASE/healthz" 200 60 "$SERVER_PID" "$SERVER_LOG"
+note "server is up"
+
+EMAIL=ci@example.com
+PASSWORD='correct horse battery'
+api_call POST "$BASE/api/v1/users" \
+    "{\"email\":\"$EMAIL\",\"name\":\"CI\",\"password\":\"$PASSWORD\"}" >/dev/null
+TOKEN="$(api_call POST "$BASE/api/v1/auth/login" \
+    "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" | json_field access_token)"
+[ -n "$TOKEN" ] || die "login returned no access_token"
+note "registered and logged in as $EMAIL"
+
+ARGS=(
+    run "$BASE/api/v1/openapi.json"
+    --checks all
+    --header "Authorization: Bearer $TOKEN"
+    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}"
+    --workers "${SCHEMATHESIS_WORKERS:-2}"
+    --request-timeout 10
+    --wait-for-schema 30
+    --generation-database none
+    --report junit --report-dir "$WORK/report"
+)
+[ -n "${SCHEMATHESIS_SEED:-}" ] && ARGS+=(--seed "$SCHEMATHESIS_SEED")
+# shellcheck disable=SC2206
+[ -n "${SCHEMATHESIS_EXTRA_ARGS:-}" ] && ARGS+=(${SCHEMATHESIS_EXTRA_ARGS})
+ARGS+=("$@")
+
+GLOBAL=(--config-file .ci/schemathesis.toml)
+[ -n "${CI:-}" ] && GLOBAL+=(--no-color)
+
+note "schemathesis ${GLOBAL[*]} ${ARGS[*]//Bearer */Bearer ***}"
+set +e
+timeout --foreground --signal=INT --kill-after=30 "${SCHEMATHESIS_TIMEOUT:-840}" \
+    "$VENV_DIR/bin/schemathesis" "${GLOBAL[@]}" "${ARGS[@]}"
+rc=$?
+set -e
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    die "schemathesis exceeded ${SCHEMATHESIS_TIMEOUT:-840}s"
+fi
+[ "$rc" -eq 0 ] || die "schemathesis reported failures (exit $rc); JUnit report under $WORK/report"
+note "schemathesis passed"

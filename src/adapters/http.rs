@@ -1,0 +1,129 @@
+//! The one HTTP router: every protocol's routes plus the cross-cutting layers (request ids,
+//! logs, metrics, CORS, timeouts, body limits, panics), all answering in our error envelope.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::Shared;
+use super::rest::error::{ApiError, LoggedError, too_large};
+use super::rest::{openapi, ops};
+use crate::domain::error::{DomainError, ErrorCode};
+use crate::platform::metrics::{CodeLabels, RequestLabels, RouteLabels};
+use crate::platform::request_id;
+
+pub fn router(shared: Shared) -> Router {
+    let body_limit = shared.limits.body_bytes;
+    Router::new()
+        .merge(super::rest::routes(shared.clone()))
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi::ApiDoc::openapi()))
+        .merge(
+            Router::new()
+                .route("/healthz", get(ops::healthz))
+                .route("/readyz", get(ops::readyz))
+                .route("/metrics", get(ops::metrics))
+                .with_state(shared.clone()),
+        )
+        .fallback(|| async { ApiError(DomainError::not_found("route")) })
+        .method_not_allowed_fallback(|| async {
+            let e = DomainError::invalid("method not allowed on this route").with_detail("method", "not_allowed");
+            let mut response = ApiError(e).into_response();
+            *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+            response
+        })
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError(DomainError::internal(anyhow::anyhow!("handler panicked"))).into_response()
+        }))
+        .layer(from_fn_with_state(shared.clone(), body_guard))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn_with_state(shared.clone(), timeout))
+        .layer(cors(&shared.cors_origins))
+        .layer(from_fn_with_state(shared, observe))
+}
+
+/// Restrictive CORS: only the configured origins, never credentials from anywhere else.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            "x-api-key".parse().expect("static header name"),
+            "idempotency-key".parse().expect("static header name"),
+            "x-request-id".parse().expect("static header name"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LINK,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            "x-request-id".parse().expect("static header name"),
+            "idempotent-replayed".parse().expect("static header name"),
+            "ratelimit-limit".parse().expect("static header name"),
+            "ratelimit-remaining".parse().expect("static header name"),
+            "ratelimit-reset".parse().expect("static header name"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Refuses a declared oversize body before reading it.
+async fn body_guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > s.limits.body_bytes as u64) {
+        return ApiError(too_large()).into_response();
+    }
+    next.run(req).await
+}
+
+async fn timeout(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(s.limits.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError(DomainError::unavailable("the request took too long")).into_response(),
+    }
+}
+
+/// Request id, one span per request, one log line per error, metrics.
+async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let id = request_id::accept_or_generate(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    let method = req.method().to_string();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_string();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let started = Instant::now();
+    s.metrics.in_flight.inc();
+    let mut response = request_id::scope(id.clone(), next.run(req)).instrument(span.clone()).await;
+    s.metrics.in_flight.dec();
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    span.in_scope(|| match response.extensions().get::<Arc<LoggedError>>() {
+        Some(e) if e.code == ErrorCode::Internal || e.code == ErrorCode::Unavailable => {
+            tracing::error!(status, code = %e.code, error = %e.message, cause = e.cause.as_deref().unwrap_or(""), latency_ms = elapsed.as_millis() as u64, "request failed");
+        }
+        Some(e) => tracing::info!(status, code = %e.code, error = %e.message, latency_ms = elapsed.as_millis() as u64, "request refused"),
+        None => tracing::info!(status, latency_ms = elapsed.as_millis() as u64, "request completed"),
+    });
+    if let Some(e) = response.extensions().get::<Arc<LoggedError>>() {
+        s.metrics.errors.get_or_create(&CodeLabels { code: e.code.as_str() }).inc();
+    }
+    s.metrics.requests.get_or_create(&RequestLabels { protocol: "http", method, route: route.clone(), status }).inc();
+    s.metrics.latency.get_or_create(&RouteLabels { protocol: "http", route }).observe(elapsed.as_secs_f64());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}

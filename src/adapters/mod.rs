@@ -1,0 +1,39 @@
+//! Protocol adapters over the one core. Each imports domain + platform, never storage.
+
+pub mod http;
+pub mod rest;
+
+use std::sync::Arc;
+
+use crate::domain::ports::Health;
+use crate::domain::service::Core;
+use crate::platform::authn::Authenticator;
+use crate::platform::cursor::CursorCodec;
+use crate::platform::idempotency::Idempotency;
+use crate::platform::metrics::Metrics;
+use crate::platform::ratelimit::RateLimiter;
+use crate::platform::shutdown::Shutdown;
+
+/// Request budgets per minute.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub per_principal: u64,
+    pub per_anonymous: u64,
+    pub body_bytes: usize,
+    pub request_timeout: std::time::Duration,
+}
+
+/// What every adapter shares: the core and the platform services.
+#[derive(Clone)]
+pub struct Shared {
+    pub core: Core,
+    pub authn: Authenticator,
+    pub cursors: CursorCodec,
+    pub limiter: Arc<RateLimiter>,
+    pub limits: Limits,
+    pub idempotency: Idempotency,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: Shutdown,
+    pub health: Arc<dyn Health>,
+    pub cors_origins: Vec<String>,
+}

@@ -1,0 +1,322 @@
+//! REST wire types (snake_case JSON) and their conversions from and to the domain.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::credentials::{ApiKey, CreatedApiKey, TokenPair};
+use crate::domain::post::{NewPost, Post, PostPatch};
+use crate::domain::service::UserView;
+use crate::domain::user::{RegisterUser, User, UserPatch};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleDto {
+    Admin,
+    Editor,
+    Member,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusDto {
+    Draft,
+    Published,
+}
+
+/// A user. Public profiles carry only `id` and `name`; the user and admins see every field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<RoleDto>)]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+}
+
+impl From<User> for UserOut {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            name: u.name,
+            email: Some(u.email),
+            role: Some(u.role.as_str().to_string()),
+            created_at: Some(u.created_at),
+            updated_at: Some(u.updated_at),
+            version: Some(u.version),
+        }
+    }
+}
+
+impl From<UserView> for UserOut {
+    fn from(v: UserView) -> Self {
+        match v {
+            UserView::Full(u) => u.into(),
+            UserView::Public { id, name, .. } => {
+                Self { id, name, email: None, role: None, created_at: None, updated_at: None, version: None }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostOut {
+    pub id: String,
+    pub author_id: String,
+    pub title: String,
+    pub body: String,
+    #[schema(value_type = StatusDto)]
+    pub status: String,
+    pub tags: Vec<String>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl From<Post> for PostOut {
+    fn from(p: Post) -> Self {
+        Self {
+            id: p.id,
+            author_id: p.author_id,
+            title: p.title,
+            body: p.body,
+            status: p.status.as_str().to_string(),
+            tags: p.tags,
+            published_at: p.published_at,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            version: p.version,
+        }
+    }
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub data: Vec<UserOut>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+/// A page of posts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostList {
+    pub data: Vec<PostOut>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    #[serde(default)]
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    #[serde(default)]
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    /// 12 to 128 characters.
+    #[serde(default)]
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+}
+
+impl From<RegisterRequest> for RegisterUser {
+    fn from(r: RegisterRequest) -> Self {
+        RegisterUser { email: r.email, name: r.name, password: r.password }
+    }
+}
+
+/// Absent fields stay as they are. Only admins may change `role`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub role: Option<RoleDto>,
+}
+
+impl From<UpdateUserRequest> for UserPatch {
+    fn from(r: UpdateUserRequest) -> Self {
+        UserPatch {
+            email: r.email,
+            name: r.name,
+            role: r.role.map(|r| {
+                match r {
+                    RoleDto::Admin => "admin",
+                    RoleDto::Editor => "editor",
+                    RoleDto::Member => "member",
+                }
+                .to_string()
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePostRequest {
+    /// 1 to 200 characters.
+    #[serde(default)]
+    #[schema(example = "Hello, world")]
+    pub title: String,
+    /// Up to 100,000 characters.
+    #[serde(default)]
+    pub body: String,
+    /// Up to 10 tags, each `[a-z0-9-]{1,32}`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl From<CreatePostRequest> for NewPost {
+    fn from(r: CreatePostRequest) -> Self {
+        NewPost { title: r.title, body: r.body, tags: r.tags }
+    }
+}
+
+/// Absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePostRequest {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+impl From<UpdatePostRequest> for PostPatch {
+    fn from(r: UpdatePostRequest) -> Self {
+        PostPatch { title: r.title, body: r.body, tags: r.tags }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    #[serde(default)]
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque; works once (rotation).
+    pub refresh_token: String,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(p: TokenPair) -> Self {
+        Self {
+            access_token: p.access_token,
+            token_type: "Bearer".into(),
+            expires_in: p.expires_in,
+            refresh_token: p.refresh_token,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    #[serde(default)]
+    #[schema(example = "ci deploys")]
+    pub name: String,
+    /// Any of `posts:read`, `posts:write`, `users:read`, `users:write`, `admin`.
+    #[serde(default)]
+    #[schema(example = json!(["posts:read"]))]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyOut {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key, to recognise it.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKey> for ApiKeyOut {
+    fn from(k: ApiKey) -> Self {
+        Self {
+            id: k.id,
+            name: k.name,
+            prefix: k.prefix,
+            scopes: k.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// A new key. `key` is shown this once and never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKeyOut {
+    #[serde(flatten)]
+    pub api_key: ApiKeyOut,
+    pub key: String,
+}
+
+impl From<CreatedApiKey> for CreatedApiKeyOut {
+    fn from(c: CreatedApiKey) -> Self {
+        Self { api_key: c.key.into(), key: c.secret }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub data: Vec<ApiKeyOut>,
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+/// `limit` (1..=100, default 20) and `cursor` (opaque, from `next_cursor`).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size; values outside 1..=100 are clamped.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PostListParams {
+    /// Page size; values outside 1..=100 are clamped.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only posts by this author.
+    pub author_id: Option<String>,
+    /// Only posts in this status.
+    #[param(value_type = Option<StatusDto>)]
+    pub status: Option<String>,
+    /// Only posts with this tag.
+    pub tag: Option<String>,
+}

@@ -1,0 +1,68 @@
+//! Request facts handlers need: the caller, its address, and `If-Match` / `If-None-Match`.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+
+use super::error::ApiError;
+use crate::domain::error::DomainError;
+use crate::domain::policy::Actor;
+
+/// The authenticated caller, put in place by the gate middleware.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Actor>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| ApiError(DomainError::internal(anyhow::anyhow!("route mounted without the auth gate"))))
+    }
+}
+
+/// The peer address of the connection, as text.
+pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
+    parts_ext.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string())
+}
+
+/// The strong ETag of a version (`"v3"`), with a suffix for alternative representations.
+pub fn etag(version: i64, variant: &str) -> String {
+    format!("\"v{version}{variant}\"")
+}
+
+/// `If-Match: "vN"` as an expected version. `*` or absence means no check; anything else
+/// can never match, which is a 412 like any mismatch.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let version = text
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .strip_prefix('v')
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or_else(|| ApiError(DomainError::version_mismatch()))?;
+    Ok(Some(version))
+}
+
+/// True when `If-None-Match` lists `tag` (or `*`).
+pub fn none_match(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get_all(axum::http::header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == tag || t == "*")
+}

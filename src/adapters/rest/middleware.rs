@@ -1,0 +1,109 @@
+//! REST request pipeline: authentication + rate limiting (the gate), and idempotency keys.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, too_large};
+use super::extract::client_ip;
+use crate::adapters::Shared;
+use crate::domain::error::DomainError;
+use crate::domain::policy::Actor;
+use crate::domain::ports::SavedResponse;
+use crate::platform::idempotency::{Begin, fingerprint};
+use crate::platform::ratelimit::Decision;
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
+}
+
+/// Authenticates, then charges the caller's budget (principal, else client address).
+/// Bad credentials are charged to the address before the 401, so guessing is rate limited too.
+pub async fn gate(State(shared): State<Shared>, mut req: Request, next: Next) -> Response {
+    let ip = client_ip(req.extensions()).unwrap_or_else(|| "unknown".into());
+    let headers = req.headers();
+    let authn = shared.authn.authenticate(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await;
+    let (key, limit) = match &authn {
+        Ok(Actor::User(p)) => (format!("user:{}", p.user_id), shared.limits.per_principal),
+        _ => (format!("ip:{ip}"), shared.limits.per_anonymous),
+    };
+    let decision = shared.limiter.check(&key, limit, 1);
+    let mut response = if !decision.allowed {
+        ApiError(DomainError::rate_limited(decision.reset_secs)).into_response()
+    } else {
+        match authn {
+            Ok(actor) => {
+                req.extensions_mut().insert(actor);
+                next.run(req).await
+            }
+            Err(e) => ApiError(e).into_response(),
+        }
+    };
+    rate_limit_headers(response.headers_mut(), &decision);
+    response
+}
+
+fn rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
+    for (names, value) in [
+        (["ratelimit-limit", "x-ratelimit-limit"], d.limit),
+        (["ratelimit-remaining", "x-ratelimit-remaining"], d.remaining),
+        (["ratelimit-reset", "x-ratelimit-reset"], d.reset_secs),
+    ] {
+        for name in names {
+            headers.insert(name, HeaderValue::from(value));
+        }
+    }
+}
+
+/// `Idempotency-Key` on POST: replays the first response, refuses reuse with another body
+/// (422) and concurrent duplicates (409). Keys are scoped to the caller.
+pub async fn idempotency(State(shared): State<Shared>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST || !req.headers().contains_key("idempotency-key") {
+        return next.run(req).await;
+    }
+    let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let scope = match req.extensions().get::<Actor>() {
+        Some(Actor::User(p)) => format!("user:{}", p.user_id),
+        _ => format!("anon:{}", client_ip(req.extensions()).unwrap_or_default()),
+    };
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, shared.limits.body_bytes).await else {
+        return ApiError(too_large()).into_response();
+    };
+    let operation = format!("{} {}", parts.method, parts.uri.path_and_query().map_or("", |p| p.as_str()));
+    let ticket = match shared.idempotency.begin(&scope, &key, &fingerprint(&operation, &bytes)).await {
+        Ok(Begin::Proceed(ticket)) => ticket,
+        Ok(Begin::Replay(saved)) => return replay(saved),
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let (parts, body) = response.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        shared.idempotency.abandon(ticket).await;
+        return ApiError(DomainError::internal(anyhow::anyhow!("response body unreadable"))).into_response();
+    };
+    let saved = SavedResponse {
+        status: parts.status.as_u16(),
+        content_type: header_str(&parts.headers, "content-type").unwrap_or("application/json").to_string(),
+        location: header_str(&parts.headers, "location").map(str::to_string),
+        body: body.to_vec(),
+    };
+    shared.idempotency.finish(ticket, saved).await;
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn replay(saved: SavedResponse) -> Response {
+    let status = axum::http::StatusCode::from_u16(saved.status).unwrap_or(axum::http::StatusCode::OK);
+    let mut response = (status, Bytes::from(saved.body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&saved.content_type) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    if let Some(v) = saved.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        headers.insert(header::LOCATION, v);
+    }
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}

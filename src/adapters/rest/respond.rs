@@ -1,0 +1,88 @@
+//! Response shapes shared by handlers: resources with ETags, conditional GETs, pages with Links.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{etag, none_match};
+use crate::adapters::Shared;
+use crate::domain::page::{Page, PageRequest};
+
+/// A single resource with its ETag (and `Location` when created).
+pub fn resource<T: Serialize>(
+    status: StatusCode,
+    version: i64,
+    variant: &str,
+    body: T,
+    location: Option<String>,
+) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag(version, variant)) {
+        headers.insert(header::ETAG, v);
+    }
+    if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        headers.insert(header::LOCATION, v);
+    }
+    response
+}
+
+/// 304 when `If-None-Match` already has this version, else the resource.
+pub fn conditional<T: Serialize>(req_headers: &HeaderMap, version: i64, variant: &str, body: T) -> Response {
+    let tag = etag(version, variant);
+    if none_match(req_headers, &tag) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&tag) {
+            response.headers_mut().insert(header::ETAG, v);
+        }
+        return response;
+    }
+    resource(StatusCode::OK, version, variant, body, None)
+}
+
+impl Shared {
+    /// Decodes an opaque cursor for the list named `context` and clamps the limit.
+    pub(super) fn page_request(
+        &self,
+        context: &str,
+        limit: Option<i64>,
+        cursor: Option<String>,
+    ) -> ApiResult<PageRequest> {
+        let after = match cursor.filter(|c| !c.is_empty()) {
+            Some(c) => Some(self.cursors.decode(context, &c).map_err(ApiError)?),
+            None => None,
+        };
+        Ok(PageRequest::new(limit, after))
+    }
+}
+
+/// A page as `{data, next_cursor, has_more}` plus an RFC 8288 `Link: <…>; rel="next"`.
+pub fn page<T, W: Serialize>(
+    shared: &Shared,
+    uri: &Uri,
+    context: &str,
+    page: Page<T>,
+    wrap: impl FnOnce(Vec<T>, Option<String>, bool) -> W,
+) -> Response {
+    let next_cursor = page.next_after.as_deref().map(|after| shared.cursors.encode(context, after));
+    let link = next_cursor.as_ref().map(|c| next_link(uri, c));
+    let has_more = next_cursor.is_some();
+    let mut response = axum::Json(wrap(page.items, next_cursor, has_more)).into_response();
+    if let Some(v) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LINK, v);
+    }
+    response
+}
+
+fn next_link(uri: &Uri, cursor: &str) -> String {
+    let mut pairs: Vec<String> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("cursor="))
+        .map(str::to_string)
+        .collect();
+    pairs.push(format!("cursor={cursor}"));
+    format!("<{}?{}>; rel=\"next\"", uri.path(), pairs.join("&"))
+}

@@ -1,0 +1,187 @@
+//! Settings from flags and `POLYPORT_*` environment variables; secrets stay wrapped.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Command line of the `polyport` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "polyport",
+    version,
+    about = "One domain core (users and posts) over REST, GraphQL, gRPC, SOAP, WebSocket and SSE"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Administrative tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin user (or promote nothing: fails if the email exists).
+    Create {
+        #[arg(long, env = "POLYPORT_BOOTSTRAP_ADMIN_EMAIL")]
+        email: String,
+        #[arg(long, env = "POLYPORT_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+}
+
+/// Everything the server can be told. `--help` lists each flag with its environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on (HTTP/1.1, h2c and gRPC share it); port 0 picks a free port.
+    #[arg(long, env = "POLYPORT_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// `sqlite://path` (embedded, default) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/polyport.db")]
+    pub database_url: String,
+    /// `production` refuses to start without a JWT secret and turns off development conveniences.
+    #[arg(long = "env", env = "POLYPORT_ENV", value_enum, default_value = "development")]
+    pub environment: Environment,
+    /// HMAC secret for access tokens and cursors (>= 32 bytes). Generated under the data
+    /// directory in development when absent.
+    #[arg(long, env = "POLYPORT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// Where generated files (the development JWT secret) live.
+    #[arg(long, env = "POLYPORT_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "POLYPORT_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime in days.
+    #[arg(long, env = "POLYPORT_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
+    pub refresh_token_ttl_days: i64,
+    /// Requests per minute for an authenticated principal (user or API key).
+    #[arg(long, env = "POLYPORT_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u64,
+    /// Requests per minute for an anonymous client address.
+    #[arg(long, env = "POLYPORT_RATE_LIMIT_ANON_PER_MINUTE", default_value_t = 120)]
+    pub rate_limit_anon_per_minute: u64,
+    /// Failed logins allowed per email and per client address within the login window.
+    #[arg(long, env = "POLYPORT_LOGIN_MAX_FAILURES", default_value_t = 10)]
+    pub login_max_failures: usize,
+    /// The failed-login window in seconds.
+    #[arg(long, env = "POLYPORT_LOGIN_WINDOW_SECS", default_value_t = 900)]
+    pub login_window_secs: u64,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "POLYPORT_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+    /// Longest a request may run, in seconds.
+    #[arg(long, env = "POLYPORT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Longest a client may take to send request headers, in seconds (slowloris guard).
+    #[arg(long, env = "POLYPORT_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// How long in-flight requests get to finish after SIGTERM/SIGINT, in seconds.
+    #[arg(long, env = "POLYPORT_SHUTDOWN_DEADLINE_SECS", default_value_t = 20)]
+    pub shutdown_deadline_secs: u64,
+    /// Origins allowed by CORS, comma separated; empty allows none.
+    #[arg(long, env = "POLYPORT_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Log format; defaults to pretty in development and json in production.
+    #[arg(long, env = "POLYPORT_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "POLYPORT_LOG", default_value = "info")]
+    pub log: String,
+    /// Database connections in the read pool.
+    #[arg(long, env = "POLYPORT_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// Hours an idempotency key and its response are kept (at least 24).
+    #[arg(long, env = "POLYPORT_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24)]
+    pub idempotency_retention_hours: i64,
+    /// Days events stay in the event log.
+    #[arg(long, env = "POLYPORT_EVENT_RETENTION_DAYS", default_value_t = 7)]
+    pub event_retention_days: i64,
+}
+
+impl Settings {
+    /// Defaults as if no flag or variable were given (environment variables still apply).
+    pub fn from_env() -> Self {
+        Cli::parse_from(["polyport"]).settings
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_secs(self.shutdown_deadline_secs)
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(match self.environment {
+            Environment::Development => LogFormat::Pretty,
+            Environment::Production => LogFormat::Json,
+        })
+    }
+
+    /// The JWT secret: given, or in development read from / generated into the data directory.
+    pub fn resolve_jwt_secret(&self) -> anyhow::Result<SecretString> {
+        use secrecy::ExposeSecret;
+        if let Some(secret) = &self.jwt_secret {
+            anyhow::ensure!(secret.expose_secret().len() >= 32, "POLYPORT_JWT_SECRET must be at least 32 bytes");
+            return Ok(secret.clone());
+        }
+        anyhow::ensure!(
+            self.environment == Environment::Development,
+            "POLYPORT_JWT_SECRET is required with --env production"
+        );
+        let path = self.data_dir.join("jwt-secret");
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            let existing = existing.trim().to_string();
+            if existing.len() >= 32 {
+                return Ok(SecretString::from(existing));
+            }
+        }
+        std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let secret = crate::domain::service::random_secret();
+        write_private(&path, &secret)?;
+        tracing::warn!(path = %path.display(), "no POLYPORT_JWT_SECRET given: generated one for development");
+        Ok(SecretString::from(secret))
+    }
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! The core: entities, rules, policy, events and the ports it needs. No framework crates here.
+
+pub mod credentials;
+pub mod error;
+pub mod events;
+pub mod page;
+pub mod policy;
+pub mod ports;
+pub mod post;
+pub mod service;
+pub mod user;
+
+pub use error::{DomainError, DomainResult, ErrorCode, FieldIssue};
+pub use policy::{Actor, Credential, Principal, Scope};

@@ -1,0 +1,173 @@
+//! The traits the core needs from the outside world. Each documents its contract.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::credentials::{ApiKey, RefreshToken};
+use super::error::DomainResult;
+use super::events::{NewEvent, StoredEvent};
+use super::page::PageRequest;
+use super::post::{Post, PostFilter};
+use super::user::User;
+
+/// Users. Every write appends its event in the same transaction.
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    /// MUST return CONFLICT with detail `email`/`taken` when the email (case-insensitive) exists.
+    async fn insert(&self, user: &User, event: &NewEvent) -> DomainResult<()>;
+    async fn get(&self, id: &str) -> DomainResult<Option<User>>;
+    /// Looks up by the lowercased email.
+    async fn get_by_email(&self, email_normalized: &str) -> DomainResult<Option<User>>;
+    /// Writes `user` (whose version is already incremented) if the stored version is
+    /// `expected_version`. MUST return a version-mismatch CONFLICT otherwise, NOT_FOUND when the
+    /// user is gone, and CONFLICT `email`/`taken` on a duplicate email.
+    async fn update(&self, user: &User, expected_version: i64, event: &NewEvent) -> DomainResult<()>;
+    /// Deletes the user, their posts (appending a `post.deleted` event for each), API keys and
+    /// refresh tokens, then appends `event`. MUST return NOT_FOUND when the user is gone.
+    async fn delete(&self, user: &User, event: &NewEvent) -> DomainResult<()>;
+    /// Newest first (id descending), `limit + 1` rows after `page.after`.
+    async fn list(&self, page: &PageRequest) -> DomainResult<Vec<User>>;
+    /// Many users at once, in no particular order (for batched author loading).
+    async fn get_many(&self, ids: &[String]) -> DomainResult<Vec<User>>;
+}
+
+/// What a post list may see: everything, or published posts plus one user's own drafts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostVisibility {
+    All,
+    PublishedOr { author_id: Option<String> },
+}
+
+/// Posts. Every write appends its event in the same transaction.
+#[async_trait]
+pub trait PostRepo: Send + Sync {
+    async fn insert(&self, post: &Post, event: &NewEvent) -> DomainResult<()>;
+    async fn get(&self, id: &str) -> DomainResult<Option<Post>>;
+    /// Same contract as `UserRepo::update` (version check, NOT_FOUND).
+    async fn update(&self, post: &Post, expected_version: i64, event: &NewEvent) -> DomainResult<()>;
+    /// MUST return NOT_FOUND when the post is gone.
+    async fn delete(&self, post: &Post, event: &NewEvent) -> DomainResult<()>;
+    /// Newest first (id descending), `limit + 1` rows after `page.after`, filtered.
+    async fn list(
+        &self,
+        filter: &PostFilter,
+        visibility: &PostVisibility,
+        page: &PageRequest,
+    ) -> DomainResult<Vec<Post>>;
+}
+
+/// Refresh tokens and API keys.
+#[async_trait]
+pub trait CredentialRepo: Send + Sync {
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> DomainResult<()>;
+    async fn find_refresh_token(&self, token_hash: &str) -> DomainResult<Option<RefreshToken>>;
+    /// Atomically marks `old_id` used and inserts `next`. MUST return false (and insert nothing)
+    /// when `old_id` was already used or revoked, so a token works exactly once.
+    async fn rotate_refresh_token(&self, old_id: &str, next: &RefreshToken, now: DateTime<Utc>) -> DomainResult<bool>;
+    /// Revokes every token of the family.
+    async fn revoke_family(&self, family_id: &str, now: DateTime<Utc>) -> DomainResult<()>;
+    /// True when the family (a login session) was revoked.
+    async fn is_family_revoked(&self, family_id: &str) -> DomainResult<bool>;
+    async fn insert_api_key(&self, key: &ApiKey) -> DomainResult<()>;
+    /// Finds a key by the hash of its secret, revoked or not.
+    async fn find_api_key(&self, key_hash: &str) -> DomainResult<Option<ApiKey>>;
+    /// The user's keys, newest first, revoked ones included.
+    async fn list_api_keys(&self, user_id: &str) -> DomainResult<Vec<ApiKey>>;
+    /// Revokes the user's key. MUST return false when no such live key belongs to the user.
+    async fn revoke_api_key(&self, user_id: &str, key_id: &str, now: DateTime<Utc>) -> DomainResult<bool>;
+}
+
+/// Read side of the durable event log (writes happen with each change).
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Events with id > `after`, ascending, at most `limit`.
+    async fn read_after(&self, after: i64, limit: u32) -> DomainResult<Vec<StoredEvent>>;
+    /// The highest event id, 0 when empty.
+    async fn last_id(&self) -> DomainResult<i64>;
+    /// Deletes events older than `before`; returns how many went.
+    async fn purge_before(&self, before: DateTime<Utc>) -> DomainResult<u64>;
+}
+
+/// A response kept for idempotent replay, protocol-neutral bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is ours now; run the request, then `complete` or `release`.
+    Claimed,
+    /// Same key, same request, finished before: replay this.
+    Replay(SavedResponse),
+    /// Same key, different request.
+    Mismatch,
+    /// Same key, still running elsewhere.
+    InProgress,
+}
+
+/// Keys scoped by caller; kept at least 24 hours.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Atomically claims `(scope, key)`. A claim older than `stale_after` without a response is
+    /// taken over (its request died). MUST return InProgress for a live claim of the same request.
+    async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        stale_after: DateTime<Utc>,
+    ) -> DomainResult<IdempotencyClaim>;
+    async fn complete(&self, scope: &str, key: &str, response: &SavedResponse, now: DateTime<Utc>) -> DomainResult<()>;
+    /// Forgets a claim whose request failed in a way worth retrying.
+    async fn release(&self, scope: &str, key: &str) -> DomainResult<()>;
+    async fn purge_before(&self, before: DateTime<Utc>) -> DomainResult<u64>;
+}
+
+/// Liveness of the store, for readiness checks.
+#[async_trait]
+pub trait Health: Send + Sync {
+    async fn ping(&self) -> DomainResult<()>;
+}
+
+/// Password hashing (slow by design; implementations run it off the async threads).
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &str) -> DomainResult<String>;
+    /// True when `password` matches `hash`; false for any malformed hash.
+    async fn verify(&self, password: &str, hash: &str) -> bool;
+}
+
+/// Issues access tokens for a user within a login session.
+pub trait TokenIssuer: Send + Sync {
+    /// Returns the signed token and its lifetime in seconds.
+    fn issue_access(&self, user: &User, session_id: &str) -> DomainResult<(String, u64)>;
+}
+
+/// Throttles failed logins per email and per client address.
+pub trait LoginThrottle: Send + Sync {
+    /// Err(seconds to wait) while either key is over its failure budget.
+    fn check(&self, email_key: &str, client: Option<&str>) -> Result<(), u64>;
+    fn record_failure(&self, email_key: &str, client: Option<&str>);
+    fn record_success(&self, email_key: &str);
+}
+
+/// The time source, replaceable in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    /// Truncated to microseconds, the precision every store keeps.
+    fn now(&self) -> DateTime<Utc> {
+        use chrono::SubsecRound;
+        Utc::now().trunc_subsecs(6)
+    }
+}

@@ -1,0 +1,53 @@
+//! The core services: each operation validates, authorizes, stores and emits its event.
+
+mod auth;
+mod posts;
+mod secret;
+mod users;
+
+use std::sync::Arc;
+
+pub use auth::{AuthService, ClientInfo};
+pub use posts::PostService;
+pub use secret::{hash_secret, new_id, random_secret};
+pub use users::{UserService, UserView};
+
+use super::ports::{
+    Clock, CredentialRepo, EventLog, Health, LoginThrottle, PasswordHasher, PostRepo, TokenIssuer, UserRepo,
+};
+
+/// Everything the services need, provided by the composition root.
+pub struct Deps {
+    pub users: Arc<dyn UserRepo>,
+    pub posts: Arc<dyn PostRepo>,
+    pub credentials: Arc<dyn CredentialRepo>,
+    pub events: Arc<dyn EventLog>,
+    pub health: Arc<dyn Health>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenIssuer>,
+    pub throttle: Arc<dyn LoginThrottle>,
+    pub clock: Arc<dyn Clock>,
+    /// Lifetime of a refresh token family member.
+    pub refresh_ttl: chrono::Duration,
+}
+
+/// The one core every adapter calls.
+#[derive(Clone)]
+pub struct Core {
+    pub users: UserService,
+    pub posts: PostService,
+    pub auth: AuthService,
+    pub deps: Arc<Deps>,
+}
+
+impl Core {
+    pub fn new(deps: Deps) -> Self {
+        let deps = Arc::new(deps);
+        Self {
+            users: UserService::new(deps.clone()),
+            posts: PostService::new(deps.clone()),
+            auth: AuthService::new(deps.clone()),
+            deps,
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The `polyport` binary: parse settings, start telemetry, then serve or run an admin task.
+
+use clap::Parser;
+use polyport::config::{AdminCommand, Cli, Command};
+use polyport::domain::user::{RegisterUser, Role};
+use polyport::startup::{Application, build_core};
+use polyport::telemetry;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = cli.settings;
+    telemetry::init(settings.log_format(), &settings.log);
+    match cli.command {
+        None | Some(Command::Serve) => {
+            let app = Application::build(settings).await?;
+            bootstrap_admin(app.core()).await?;
+            app.run_until_stopped().await
+        }
+        Some(Command::Admin(AdminCommand::Create { email, password, name })) => {
+            let (store, core, ..) = build_core(&settings).await?;
+            let user = core
+                .users
+                .create(RegisterUser { email, name, password }, Role::Admin)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}: {:?}", e.details))?;
+            println!("admin created: {} <{}>", user.id, user.email);
+            store.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// `POLYPORT_BOOTSTRAP_ADMIN_EMAIL` / `_PASSWORD` create the first admin when that email is free.
+async fn bootstrap_admin(core: &polyport::domain::service::Core) -> anyhow::Result<()> {
+    let (Ok(email), Ok(password)) =
+        (std::env::var("POLYPORT_BOOTSTRAP_ADMIN_EMAIL"), std::env::var("POLYPORT_BOOTSTRAP_ADMIN_PASSWORD"))
+    else {
+        return Ok(());
+    };
+    let input = RegisterUser { email: email.clone(), name: "Administrator".into(), password };
+    match core.users.create(input, Role::Admin).await {
+        Ok(user) => tracing::info!(user_id = %user.id, "bootstrap admin created"),
+        Err(e) if e.code == polyport::domain::ErrorCode::Conflict => tracing::info!("bootstrap admin already exists"),
+        Err(e) => anyhow::bail!("creating the bootstrap admin: {e}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! Background housekeeping: purging expired idempotency keys and events past retention.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::ports::{Clock, EventLog, IdempotencyStore};
+use crate::platform::shutdown::Shutdown;
+
+pub struct Housekeeping {
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub idempotency_retention: chrono::Duration,
+    pub events: Arc<dyn EventLog>,
+    pub event_retention: chrono::Duration,
+    pub clock: Arc<dyn Clock>,
+    pub every: Duration,
+}
+
+impl Housekeeping {
+    /// Runs until shutdown, once per `every`.
+    pub async fn run(self, shutdown: Shutdown) {
+        let mut tick = tokio::time::interval(self.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.once().await,
+                () = shutdown.wait() => break,
+            }
+        }
+    }
+
+    pub async fn once(&self) {
+        let now = self.clock.now();
+        match self.idempotency.purge_before(now - self.idempotency_retention).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+        }
+        match self.events.purge_before(now - self.event_retention).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "events past retention purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging events failed"),
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Protocol-neutral cross-cutting machinery shared by every adapter.
+
+pub mod authn;
+pub mod cursor;
+pub mod idempotency;
+pub mod jobs;
+pub mod metrics;
+pub mod passwords;
+pub mod ratelimit;
+pub mod request_id;
+pub mod shutdown;
+pub mod throttle;
+pub mod tokens;

@@ -1,0 +1,205 @@
+//! The composition root, the only module that knows every other: builds the store, core,
+//! platform and adapters, binds the listener and serves until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::adapters::{Limits, Shared, http};
+use crate::config::Settings;
+use crate::domain::ports::{Clock, SystemClock};
+use crate::domain::service::{Core, Deps};
+use crate::platform::authn::Authenticator;
+use crate::platform::cursor::CursorCodec;
+use crate::platform::idempotency::Idempotency;
+use crate::platform::jobs::Housekeeping;
+use crate::platform::metrics::Metrics;
+use crate::platform::passwords::Argon2Hasher;
+use crate::platform::ratelimit::RateLimiter;
+use crate::platform::shutdown::{Shutdown, os_signal};
+use crate::platform::throttle::FailedLoginThrottle;
+use crate::platform::tokens::JwtKeys;
+use crate::storage::{PoolSettings, SqlStore};
+
+/// A built server: bound, migrated, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    store: SqlStore,
+    shutdown: Shutdown,
+    settings: Settings,
+    housekeeping: Housekeeping,
+    core: Core,
+}
+
+/// Opens the store and builds the core over it (also used by `polyport admin`).
+pub async fn build_core(settings: &Settings) -> anyhow::Result<(SqlStore, Core, Arc<JwtKeys>, secrecy::SecretString)> {
+    let pool = PoolSettings { max_connections: settings.db_max_connections, acquire_timeout: Duration::from_secs(5) };
+    let store = SqlStore::connect(&settings.database_url, &pool).await?;
+    let secret = settings.resolve_jwt_secret()?;
+    let jwt = Arc::new(JwtKeys::new(&secret, settings.access_token_ttl_secs));
+    let shared_store = Arc::new(store.clone());
+    let core = Core::new(Deps {
+        users: shared_store.clone(),
+        posts: shared_store.clone(),
+        credentials: shared_store.clone(),
+        events: shared_store.clone(),
+        health: shared_store.clone(),
+        hasher: Arc::new(Argon2Hasher::default()),
+        tokens: jwt.clone(),
+        throttle: Arc::new(FailedLoginThrottle::new(
+            settings.login_max_failures,
+            Duration::from_secs(settings.login_window_secs),
+        )),
+        clock: Arc::new(SystemClock),
+        refresh_ttl: chrono::Duration::days(settings.refresh_token_ttl_days),
+    });
+    Ok((store, core, jwt, secret))
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let (store, core, jwt, secret) = build_core(&settings).await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store_arc = Arc::new(store.clone());
+        let retention = chrono::Duration::hours(settings.idempotency_retention_hours.max(24));
+        let idempotency = Idempotency::new(
+            store_arc.clone(),
+            clock.clone(),
+            chrono::Duration::seconds(settings.request_timeout_secs as i64 * 2),
+            retention,
+        );
+        let shutdown = Shutdown::default();
+        let shared = Shared {
+            core: core.clone(),
+            authn: Authenticator { jwt, core: core.clone() },
+            cursors: CursorCodec::new(secret.expose_secret().as_bytes()),
+            limiter: Arc::new(RateLimiter::new(Duration::from_secs(60))),
+            limits: Limits {
+                per_principal: settings.rate_limit_per_minute,
+                per_anonymous: settings.rate_limit_anon_per_minute,
+                body_bytes: settings.body_limit_bytes,
+                request_timeout: settings.request_timeout(),
+            },
+            idempotency,
+            metrics: Metrics::new(),
+            shutdown: shutdown.clone(),
+            health: store_arc.clone(),
+            cors_origins: settings.cors_origins.clone(),
+        };
+        let housekeeping = Housekeeping {
+            idempotency: store_arc.clone(),
+            idempotency_retention: retention,
+            events: store_arc,
+            event_retention: chrono::Duration::days(settings.event_retention_days),
+            clock,
+            every: Duration::from_secs(300),
+        };
+        let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
+        let addr = listener.local_addr()?;
+        Ok(Self { listener, addr, router: http::router(shared), store, shutdown, settings, housekeeping, core })
+    }
+
+    /// The bound address (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Triggering it stops the server as SIGTERM would.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Serves until SIGTERM/SIGINT or the shutdown handle, then drains within the deadline.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application { listener, addr, router, store, shutdown, settings, housekeeping, .. } = self;
+        print_urls(addr);
+        tokio::spawn(housekeeping.run(shutdown.clone()));
+        let signal_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            os_signal().await;
+            signal_shutdown.trigger();
+        });
+
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(settings.header_read_timeout())
+            .max_buf_size(64 * 1024);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(256)
+            .max_local_error_reset_streams(1024)
+            .max_pending_accept_reset_streams(64)
+            .max_header_list_size(64 * 1024)
+            .keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10));
+        let graceful = GracefulShutdown::new();
+
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = shutdown.wait() => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = router.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+                .into_owned();
+            let watched = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = watched.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+
+        drop(listener);
+        tracing::info!(
+            deadline_secs = settings.shutdown_deadline_secs,
+            "shutting down: no new connections, draining in-flight requests"
+        );
+        if tokio::time::timeout(settings.shutdown_deadline(), graceful.shutdown()).await.is_err() {
+            tracing::warn!("shutdown deadline reached with connections still open; closing them");
+        }
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn print_urls(addr: SocketAddr) {
+    let base = format!("http://{addr}");
+    tracing::info!(address = %addr, "polyport listening");
+    println!("polyport listening on {base}");
+    println!("  REST       {base}/api/v1   (docs {base}/docs, spec {base}/api/v1/openapi.json)");
+    println!("  health     {base}/healthz  {base}/readyz  {base}/metrics");
+}

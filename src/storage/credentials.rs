@@ -1,0 +1,155 @@
+//! `CredentialRepo` on SQL: refresh-token families and API keys.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+
+use super::{SqlStore, db_error, micros, opt_time, text, time};
+use crate::domain::credentials::{ApiKey, RefreshToken, scopes_from_string, scopes_to_string};
+use crate::domain::error::DomainResult;
+use crate::domain::ports::CredentialRepo;
+
+fn to_refresh(row: &AnyRow) -> DomainResult<RefreshToken> {
+    Ok(RefreshToken {
+        id: text(row, "id")?,
+        family_id: text(row, "family_id")?,
+        user_id: text(row, "user_id")?,
+        token_hash: text(row, "token_hash")?,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+        used_at: opt_time(row, "used_at")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+    })
+}
+
+fn to_api_key(row: &AnyRow) -> DomainResult<ApiKey> {
+    Ok(ApiKey {
+        id: text(row, "id")?,
+        user_id: text(row, "user_id")?,
+        name: text(row, "name")?,
+        prefix: text(row, "prefix")?,
+        key_hash: text(row, "key_hash")?,
+        scopes: scopes_from_string(&text(row, "scopes")?),
+        created_at: time(row, "created_at")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+    })
+}
+
+const REFRESH_COLUMNS: &str = "id, family_id, user_id, token_hash, created_at, expires_at, used_at, revoked_at";
+const KEY_COLUMNS: &str = "id, user_id, name, prefix, key_hash, scopes, created_at, revoked_at";
+
+async fn insert_refresh(conn: &mut sqlx::AnyConnection, t: &RefreshToken) -> DomainResult<()> {
+    sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+        .bind(&t.id)
+        .bind(&t.family_id)
+        .bind(&t.user_id)
+        .bind(&t.token_hash)
+        .bind(micros(t.created_at))
+        .bind(micros(t.expires_at))
+        .bind(t.used_at.map(micros))
+        .bind(t.revoked_at.map(micros))
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl CredentialRepo for SqlStore {
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> DomainResult<()> {
+        let mut conn = self.write.acquire().await.map_err(db_error)?;
+        insert_refresh(&mut conn, token).await
+    }
+
+    async fn find_refresh_token(&self, token_hash: &str) -> DomainResult<Option<RefreshToken>> {
+        let row = sqlx::query(&format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(&self.write)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(to_refresh).transpose()
+    }
+
+    async fn rotate_refresh_token(&self, old_id: &str, next: &RefreshToken, now: DateTime<Utc>) -> DomainResult<bool> {
+        let mut tx = self.write.begin().await.map_err(db_error)?;
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(micros(now))
+        .bind(old_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if spent.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert_refresh(&mut tx, next).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn revoke_family(&self, family_id: &str, now: DateTime<Utc>) -> DomainResult<()> {
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+            .bind(micros(now))
+            .bind(family_id)
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn is_family_revoked(&self, family_id: &str) -> DomainResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1")
+            .bind(family_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)?;
+        Ok(row.is_some())
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> DomainResult<()> {
+        sqlx::query(&format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+            .bind(&key.id)
+            .bind(&key.user_id)
+            .bind(&key.name)
+            .bind(&key.prefix)
+            .bind(&key.key_hash)
+            .bind(scopes_to_string(&key.scopes))
+            .bind(micros(key.created_at))
+            .bind(key.revoked_at.map(micros))
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> DomainResult<Option<ApiKey>> {
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"))
+            .bind(key_hash)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(to_api_key).transpose()
+    }
+
+    async fn list_api_keys(&self, user_id: &str) -> DomainResult<Vec<ApiKey>> {
+        let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY id DESC"))
+            .bind(user_id)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(to_api_key).collect()
+    }
+
+    async fn revoke_api_key(&self, user_id: &str, key_id: &str, now: DateTime<Utc>) -> DomainResult<bool> {
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+                .bind(micros(now))
+                .bind(key_id)
+                .bind(user_id)
+                .execute(&self.write)
+                .await
+                .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

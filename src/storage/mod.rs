@@ -1,0 +1,205 @@
+//! SQL storage for SQLite and PostgreSQL behind the core's ports, over sqlx's `Any` driver.
+//!
+//! Both dialects share every query (ids are text, timestamps integer microseconds, `$n`
+//! placeholders in ascending order); only the migrations and the event-log lock differ.
+//! sqlx errors become `DomainError`s here and never travel further.
+
+mod credentials;
+mod events;
+mod idempotency;
+mod posts;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::domain::error::{DomainError, DomainResult, ErrorCode};
+use crate::domain::events::NewEvent;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("schema/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("schema/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The store: a read pool and a write pool (one connection on SQLite, which has one writer).
+#[derive(Clone)]
+pub struct SqlStore {
+    dialect: Dialect,
+    read: AnyPool,
+    write: AnyPool,
+}
+
+/// Pool sizing and timeouts.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl SqlStore {
+    /// Connects, creating the SQLite file and its directory if needed, and applies migrations.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            anyhow::bail!("DATABASE_URL must start with sqlite: or postgres:");
+        };
+        let store = match dialect {
+            Dialect::Sqlite => {
+                let url = prepare_sqlite_url(url)?;
+                let write = sqlite_pool(&url, 1, settings).await?;
+                let store = SqlStore { dialect, read: write.clone(), write };
+                store.migrate().await?;
+                let read = sqlite_pool(&url, settings.max_connections.max(2), settings).await?;
+                SqlStore { read, ..store }
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(settings.acquire_timeout)
+                    .connect(url)
+                    .await
+                    .context("connecting to PostgreSQL")?;
+                let store = SqlStore { dialect, read: pool.clone(), write: pool };
+                store.migrate().await?;
+                store
+            }
+        };
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.write).await.context("applying migrations")
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Closes both pools, waiting for checked-out connections to come back.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    /// Appends an event inside the caller's transaction. On PostgreSQL a transaction-scoped
+    /// advisory lock makes ids commit in order, so readers never see a later id before an
+    /// earlier one.
+    async fn append_event(&self, tx: &mut sqlx::AnyConnection, event: &NewEvent) -> DomainResult<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7413)").execute(&mut *tx).await.map_err(db_error)?;
+        }
+        let payload = serde_json::to_string(&event.subject).map_err(DomainError::internal)?;
+        sqlx::query(
+            "INSERT INTO events (event_type, topic, subject_id, occurred_at, payload) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(event.event_type.as_str())
+        .bind(event.topic())
+        .bind(event.subject.id())
+        .bind(micros(event.occurred_at))
+        .bind(payload)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+}
+
+fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let file = path.split('?').next().unwrap_or_default();
+    if file.is_empty() || file == ":memory:" {
+        anyhow::bail!("an in-memory SQLite database cannot be shared between pools; give a file path");
+    }
+    if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(if url.contains("mode=") { url.to_string() } else { format!("{url}{sep}mode=rwc") })
+}
+
+async fn sqlite_pool(url: &str, max: u32, settings: &PoolSettings) -> anyhow::Result<AnyPool> {
+    sqlx::any::AnyConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(settings.acquire_timeout)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .context("opening the SQLite database")
+}
+
+/// Microseconds since the epoch, the storage form of every timestamp.
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn from_micros(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(v).single().unwrap_or_default()
+}
+
+fn opt_time(row: &AnyRow, col: &str) -> DomainResult<Option<DateTime<Utc>>> {
+    Ok(row.try_get::<Option<i64>, _>(col).map_err(db_error)?.map(from_micros))
+}
+
+fn time(row: &AnyRow, col: &str) -> DomainResult<DateTime<Utc>> {
+    Ok(from_micros(row.try_get::<i64, _>(col).map_err(db_error)?))
+}
+
+fn text(row: &AnyRow, col: &str) -> DomainResult<String> {
+    row.try_get::<String, _>(col).map_err(db_error)
+}
+
+/// Maps a driver error: lost connectivity is UNAVAILABLE, the rest INTERNAL (cause logged).
+pub(crate) fn db_error(err: sqlx::Error) -> DomainError {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            let mut e = DomainError::unavailable("the store is unavailable; retry shortly");
+            e.source = Some(err.into());
+            e
+        }
+        other => DomainError::internal(other),
+    }
+}
+
+/// Maps a unique violation to CONFLICT on `field`; anything else as `db_error`.
+fn unique_or(err: sqlx::Error, field: &str, message: &str) -> DomainError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            DomainError::new(ErrorCode::Conflict, message).with_detail(field, "taken")
+        }
+        _ => db_error(err),
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::domain::ports::Health for SqlStore {
+    async fn ping(&self) -> DomainResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await.map_err(db_error)?;
+        Ok(())
+    }
+}
