@@ -27,6 +27,7 @@ pub fn router(shared: Shared) -> Router {
     let body_limit = shared.limits.body_bytes;
     Router::new()
         .merge(super::rest::routes(shared.clone()))
+        .merge(super::soap::routes(shared.clone()))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi::ApiDoc::openapi()))
         .merge(
             Router::new()

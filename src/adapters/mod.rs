@@ -2,6 +2,7 @@
 
 pub mod http;
 pub mod rest;
+pub mod soap;
 
 use std::sync::Arc;
 

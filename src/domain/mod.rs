@@ -1,6 +1,7 @@
 //! The core: entities, rules, policy, events and the ports it needs. No framework crates here.
 
 pub mod credentials;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod page;

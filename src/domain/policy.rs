@@ -87,6 +87,11 @@ impl Actor {
         }
     }
 
+    /// Anonymous callers read public data; credentials must carry `scope`.
+    pub fn has_scope_or_anonymous(&self, scope: Scope) -> bool {
+        self.principal().is_none() || self.has_scope(scope)
+    }
+
     /// Fails with UNAUTHENTICATED for anonymous callers, else returns the principal.
     pub fn require_user(&self) -> DomainResult<&Principal> {
         self.principal().ok_or_else(|| DomainError::unauthenticated("authentication required"))

@@ -71,6 +71,8 @@ pub trait CredentialRepo: Send + Sync {
     async fn insert_api_key(&self, key: &ApiKey) -> DomainResult<()>;
     /// Finds a key by the hash of its secret, revoked or not.
     async fn find_api_key(&self, key_hash: &str) -> DomainResult<Option<ApiKey>>;
+    /// Finds a key by its id, revoked or not.
+    async fn find_api_key_by_id(&self, key_id: &str) -> DomainResult<Option<ApiKey>>;
     /// The user's keys, newest first, revoked ones included.
     async fn list_api_keys(&self, user_id: &str) -> DomainResult<Vec<ApiKey>>;
     /// Revokes the user's key. MUST return false when no such live key belongs to the user.
@@ -84,8 +86,11 @@ pub trait EventLog: Send + Sync {
     async fn read_after(&self, after: i64, limit: u32) -> DomainResult<Vec<StoredEvent>>;
     /// The highest event id, 0 when empty.
     async fn last_id(&self) -> DomainResult<i64>;
-    /// Deletes events older than `before`; returns how many went.
+    /// Deletes events older than `before` and raises `purged_through`; returns how many went.
     async fn purge_before(&self, before: DateTime<Utc>) -> DomainResult<u64>;
+    /// The highest event id ever removed by retention (0 when none): resuming after an id
+    /// below it would skip events.
+    async fn purged_through(&self) -> DomainResult<i64>;
 }
 
 /// A response kept for idempotent replay, protocol-neutral bytes.

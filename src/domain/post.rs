@@ -63,7 +63,18 @@ pub fn parse_title(raw: &str) -> Result<String, &'static str> {
 }
 
 pub fn parse_body(raw: &str) -> Result<String, &'static str> {
-    if raw.chars().count() > MAX_BODY_CHARS { Err("too_long") } else { Ok(raw.to_string()) }
+    if raw.chars().count() > MAX_BODY_CHARS {
+        Err("too_long")
+    } else if raw.contains('\0') {
+        Err("invalid_characters")
+    } else {
+        Ok(raw.to_string())
+    }
+}
+
+/// An object id as it may appear in a filter or path: `[A-Za-z0-9-]{1,64}`.
+pub fn is_valid_id(raw: &str) -> bool {
+    !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn parse_tag(raw: &str) -> Result<String, &'static str> {
@@ -73,7 +84,7 @@ fn parse_tag(raw: &str) -> Result<String, &'static str> {
     if ok { Ok(raw.to_string()) } else { Err("invalid_format") }
 }
 
-/// Validates a tag list, recording one issue per bad tag under `tags[i]`.
+/// Validates a tag list (a set: duplicates collapse), recording one issue per bad tag under `tags[i]`.
 fn parse_tags(raw: &[String], issues: &mut Issues) -> Option<Vec<String>> {
     if raw.len() > MAX_TAGS {
         issues.add("tags", "too_many");
@@ -81,13 +92,10 @@ fn parse_tags(raw: &[String], issues: &mut Issues) -> Option<Vec<String>> {
     }
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for (i, tag) in raw.iter().enumerate() {
-        let field = format!("tags[{i}]");
-        if let Some(t) = issues.check(&field, parse_tag(tag)) {
-            if out.contains(&t) {
-                issues.add(field, "duplicate");
-            } else {
-                out.push(t);
-            }
+        if let Some(t) = issues.check(&format!("tags[{i}]"), parse_tag(tag))
+            && !out.contains(&t)
+        {
+            out.push(t);
         }
     }
     Some(out)
@@ -174,7 +182,7 @@ impl PostFilter {
         let status = status.and_then(|s| issues.check("status", PostStatus::parse(&s)));
         let tag = tag.and_then(|t| issues.check("tag", parse_tag(&t)));
         let author_id = author_id.filter(|a| {
-            let ok = !a.is_empty() && a.len() <= 64;
+            let ok = is_valid_id(a);
             if !ok {
                 issues.add("author_id", "invalid_format");
             }
@@ -199,10 +207,13 @@ mod tests {
         .validate()
         .unwrap_err();
         let fields: Vec<_> = err.details.iter().map(|d| (d.field.as_str(), d.issue.as_str())).collect();
-        assert_eq!(
-            fields,
-            [("title", "required"), ("body", "too_long"), ("tags[1]", "invalid_format"), ("tags[2]", "duplicate")]
-        );
+        assert_eq!(fields, [("title", "required"), ("body", "too_long"), ("tags[1]", "invalid_format")]);
+    }
+
+    #[test]
+    fn duplicate_tags_collapse() {
+        let valid = NewPost { title: "t".into(), tags: vec!["a".into(), "b".into(), "a".into()], ..Default::default() };
+        assert_eq!(valid.validate().unwrap().tags, ["a", "b"]);
     }
 
     #[test]

@@ -2,10 +2,19 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use super::tokens::{JwtKeys, TokenType};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::policy::{Actor, Credential, Principal};
 use crate::domain::service::Core;
+
+/// A caller and when its credential expires (None: never, or anonymous).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub actor: Actor,
+    pub expires_at: Option<DateTime<Utc>>,
+}
 
 /// Shared by every protocol adapter so credentials mean the same thing everywhere.
 #[derive(Clone)]

@@ -1,13 +1,16 @@
 //! Protocol-neutral cross-cutting machinery shared by every adapter.
 
 pub mod authn;
+pub mod bus;
 pub mod cursor;
 pub mod idempotency;
 pub mod jobs;
 pub mod metrics;
+pub mod nonces;
 pub mod passwords;
 pub mod ratelimit;
 pub mod request_id;
 pub mod shutdown;
+pub mod streams;
 pub mod throttle;
 pub mod tokens;

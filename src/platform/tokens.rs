@@ -29,6 +29,9 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
+    /// Stream tokens only: when the access token that minted it expires (the stream's life).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lex: Option<i64>,
 }
 
 /// Signs and verifies tokens with one HMAC secret.
@@ -55,16 +58,29 @@ impl JwtKeys {
     }
 
     pub fn sign(&self, user: &User, session_id: &str, typ: TokenType, ttl_secs: u64) -> DomainResult<String> {
+        self.sign_claims(&user.id, user.role, session_id, typ, ttl_secs, None)
+    }
+
+    pub fn sign_claims(
+        &self,
+        sub: &str,
+        role: Role,
+        session_id: &str,
+        typ: TokenType,
+        ttl_secs: u64,
+        lex: Option<i64>,
+    ) -> DomainResult<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
-            sub: user.id.clone(),
-            role: user.role,
+            sub: sub.to_string(),
+            role,
             jti: uuid::Uuid::now_v7().to_string(),
             sid: session_id.to_string(),
             typ,
             iat: now,
             exp: now + ttl_secs as i64,
             iss: ISSUER.to_string(),
+            lex,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(DomainError::internal)
     }

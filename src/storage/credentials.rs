@@ -50,8 +50,18 @@ async fn insert_refresh(conn: &mut sqlx::AnyConnection, t: &RefreshToken) -> Dom
         .bind(t.revoked_at.map(micros))
         .execute(conn)
         .await
-        .map_err(db_error)?;
+        .map_err(user_gone_or)?;
     Ok(())
+}
+
+/// A write for a user deleted meanwhile: the credential that asked is no longer any good.
+fn user_gone_or(err: sqlx::Error) -> crate::domain::error::DomainError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            crate::domain::error::DomainError::unauthenticated("the user no longer exists")
+        }
+        _ => db_error(err),
+    }
 }
 
 #[async_trait]
@@ -119,13 +129,25 @@ impl CredentialRepo for SqlStore {
             .bind(key.revoked_at.map(micros))
             .execute(&self.write)
             .await
-            .map_err(db_error)?;
+            .map_err(user_gone_or)?;
         Ok(())
     }
 
     async fn find_api_key(&self, key_hash: &str) -> DomainResult<Option<ApiKey>> {
         let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"))
             .bind(key_hash)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(to_api_key).transpose()
+    }
+
+    async fn find_api_key_by_id(&self, key_id: &str) -> DomainResult<Option<ApiKey>> {
+        if key_id.contains('\0') {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+            .bind(key_id)
             .fetch_optional(&self.read)
             .await
             .map_err(db_error)?;
@@ -142,6 +164,9 @@ impl CredentialRepo for SqlStore {
     }
 
     async fn revoke_api_key(&self, user_id: &str, key_id: &str, now: DateTime<Utc>) -> DomainResult<bool> {
+        if key_id.contains('\0') {
+            return Ok(false);
+        }
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
                 .bind(micros(now))

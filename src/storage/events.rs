@@ -44,11 +44,35 @@ impl EventLog for SqlStore {
     }
 
     async fn purge_before(&self, before: DateTime<Utc>) -> DomainResult<u64> {
-        let done = sqlx::query("DELETE FROM events WHERE occurred_at < $1")
+        let mut tx = self.write.begin().await.map_err(db_error)?;
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS last FROM events WHERE occurred_at < $1")
             .bind(micros(before))
-            .execute(&self.write)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db_error)?;
+        let last: i64 = row.try_get("last").map_err(db_error)?;
+        if last == 0 {
+            return Ok(0);
+        }
+        let done =
+            sqlx::query("DELETE FROM events WHERE id <= $1").bind(last).execute(&mut *tx).await.map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO event_log_state (name, value) VALUES ('purged_through', $1) ON CONFLICT (name) DO UPDATE \
+             SET value = CASE WHEN excluded.value > event_log_state.value THEN excluded.value ELSE event_log_state.value END",
+        )
+        .bind(last)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
         Ok(done.rows_affected())
+    }
+
+    async fn purged_through(&self) -> DomainResult<i64> {
+        let row = sqlx::query("SELECT value FROM event_log_state WHERE name = 'purged_through'")
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)?;
+        row.map_or(Ok(0), |r| r.try_get::<i64, _>("value").map_err(db_error))
     }
 }

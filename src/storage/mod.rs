@@ -36,6 +36,8 @@ pub struct SqlStore {
     dialect: Dialect,
     read: AnyPool,
     write: AnyPool,
+    /// Signalled after every commit that appended events, so the bus wakes at once.
+    appended: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Pool sizing and timeouts.
@@ -60,7 +62,7 @@ impl SqlStore {
             Dialect::Sqlite => {
                 let url = prepare_sqlite_url(url)?;
                 let write = sqlite_pool(&url, 1, settings).await?;
-                let store = SqlStore { dialect, read: write.clone(), write };
+                let store = SqlStore { dialect, read: write.clone(), write, appended: Default::default() };
                 store.migrate().await?;
                 let read = sqlite_pool(&url, settings.max_connections.max(2), settings).await?;
                 SqlStore { read, ..store }
@@ -72,7 +74,7 @@ impl SqlStore {
                     .connect(url)
                     .await
                     .context("connecting to PostgreSQL")?;
-                let store = SqlStore { dialect, read: pool.clone(), write: pool };
+                let store = SqlStore { dialect, read: pool.clone(), write: pool, appended: Default::default() };
                 store.migrate().await?;
                 store
             }
@@ -86,6 +88,18 @@ impl SqlStore {
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&self.write).await.context("applying migrations")
+    }
+
+    /// Notified after each commit that appended events (in this process).
+    pub fn appended_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.appended.clone()
+    }
+
+    /// Commits a transaction that appended events and wakes the event bus.
+    async fn commit_events(&self, tx: sqlx::Transaction<'_, sqlx::Any>) -> DomainResult<()> {
+        tx.commit().await.map_err(db_error)?;
+        self.appended.notify_one();
+        Ok(())
     }
 
     pub fn dialect(&self) -> Dialect {

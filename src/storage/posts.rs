@@ -78,10 +78,13 @@ impl PostRepo for SqlStore {
             write_tags(&mut tx, post).await?;
         }
         self.append_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_error)
+        self.commit_events(tx).await
     }
 
     async fn get(&self, id: &str) -> DomainResult<Option<Post>> {
+        if id.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM posts WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.read)
@@ -113,7 +116,7 @@ impl PostRepo for SqlStore {
         }
         write_tags(&mut tx, post).await?;
         self.append_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_error)
+        self.commit_events(tx).await
     }
 
     async fn delete(&self, post: &Post, event: &NewEvent) -> DomainResult<()> {
@@ -129,7 +132,7 @@ impl PostRepo for SqlStore {
             return Err(DomainError::not_found("post"));
         }
         self.append_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_error)
+        self.commit_events(tx).await
     }
 
     async fn list(

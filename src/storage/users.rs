@@ -50,10 +50,13 @@ impl UserRepo for SqlStore {
         .await
         .map_err(|e| unique_or(e, "email", EMAIL_TAKEN))?;
         self.append_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_error)
+        self.commit_events(tx).await
     }
 
     async fn get(&self, id: &str) -> DomainResult<Option<User>> {
+        if id.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.read)
@@ -63,6 +66,9 @@ impl UserRepo for SqlStore {
     }
 
     async fn get_by_email(&self, email_normalized: &str) -> DomainResult<Option<User>> {
+        if email_normalized.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE email_normalized = $1"))
             .bind(email_normalized)
             .fetch_optional(&self.read)
@@ -92,7 +98,7 @@ impl UserRepo for SqlStore {
             return Err(missing_or_stale(&mut tx, "users", &user.id).await);
         }
         self.append_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_error)
+        self.commit_events(tx).await
     }
 
     async fn delete(&self, user: &User, event: &NewEvent) -> DomainResult<()> {
@@ -121,7 +127,7 @@ impl UserRepo for SqlStore {
             return Err(DomainError::not_found("user"));
         }
         self.append_event(&mut tx, event).await?;
-        tx.commit().await.map_err(db_error)
+        self.commit_events(tx).await
     }
 
     async fn list(&self, page: &PageRequest) -> DomainResult<Vec<User>> {
@@ -146,6 +152,7 @@ impl UserRepo for SqlStore {
     }
 
     async fn get_many(&self, ids: &[String]) -> DomainResult<Vec<User>> {
+        let ids: Vec<&String> = ids.iter().filter(|id| !id.contains('\0')).collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -22,8 +22,22 @@ fn files_under(dir: &str) -> Vec<(String, String)> {
 #[test]
 fn the_core_uses_no_framework_or_storage_crate() {
     for (path, text) in files_under("src/domain") {
-        for banned in ["axum", "tonic", "sqlx", "async_graphql", "quick_xml", "hyper", "tower", "crate::storage", "crate::adapters", "crate::platform"] {
-            assert!(!text.contains(&format!("use {banned}")) && !text.contains(&format!("{banned}::")), "{path} uses {banned}");
+        for banned in [
+            "axum",
+            "tonic",
+            "sqlx",
+            "async_graphql",
+            "quick_xml",
+            "hyper",
+            "tower",
+            "crate::storage",
+            "crate::adapters",
+            "crate::platform",
+        ] {
+            assert!(
+                !text.contains(&format!("use {banned}")) && !text.contains(&format!("{banned}::")),
+                "{path} uses {banned}"
+            );
         }
     }
 }

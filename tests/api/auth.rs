@@ -3,10 +3,14 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, assert_error, spawn_app, spawn_app_with, Store};
+use crate::helpers::{PASSWORD, Store, TestApp, assert_error, spawn_app, spawn_app_with};
 use crate::on_every_store;
 
-on_every_store!(login_returns_a_bearer_pair_that_authenticates, refresh_rotates_and_reuse_revokes_the_family, logout_revokes_the_session);
+on_every_store!(
+    login_returns_a_bearer_pair_that_authenticates,
+    refresh_rotates_and_reuse_revokes_the_family,
+    logout_revokes_the_session
+);
 
 async fn login_returns_a_bearer_pair_that_authenticates(app: TestApp) {
     let ada = app.member("ada").await;
@@ -62,8 +66,10 @@ fn session_of(token: &Value) -> String {
 async fn login_does_not_reveal_whether_an_email_exists() {
     let app = spawn_app().await;
     let ada = app.member("ada").await;
-    let wrong_password = app.post("/auth/login", None, json!({"email": ada.email, "password": "wrong password!!"})).await;
-    let unknown_email = app.post("/auth/login", None, json!({"email": "nobody@example.com", "password": "wrong password!!"})).await;
+    let wrong_password =
+        app.post("/auth/login", None, json!({"email": ada.email, "password": "wrong password!!"})).await;
+    let unknown_email =
+        app.post("/auth/login", None, json!({"email": "nobody@example.com", "password": "wrong password!!"})).await;
     let a = assert_error(wrong_password, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
     let b = assert_error(unknown_email, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
     assert_eq!(a["error"]["message"], b["error"]["message"]);
@@ -96,13 +102,20 @@ async fn eleven_failed_logins_for_one_email_are_refused_with_retry_after() {
 async fn an_api_key_acts_as_its_owner_until_revoked() {
     let app = spawn_app().await;
     let ada = app.member("ada").await;
-    let r = app.post("/api-keys", Some(&ada.token), json!({"name": "ci", "scopes": ["posts:read", "posts:write"]})).await;
+    let r =
+        app.post("/api-keys", Some(&ada.token), json!({"name": "ci", "scopes": ["posts:read", "posts:write"]})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let created: Value = r.json().await.unwrap();
     let key = created["key"].as_str().unwrap();
     assert!(key.starts_with(created["prefix"].as_str().unwrap()));
 
-    let post = app.req(reqwest::Method::POST, "/posts", None).header("x-api-key", key).json(&json!({"title": "via key"})).send().await.unwrap();
+    let post = app
+        .req(reqwest::Method::POST, "/posts", None)
+        .header("x-api-key", key)
+        .json(&json!({"title": "via key"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(post.status(), StatusCode::CREATED);
     assert_eq!(post.json::<Value>().await.unwrap()["author_id"], ada.id.as_str());
 

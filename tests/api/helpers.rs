@@ -208,7 +208,8 @@ impl TestApp {
 
     pub async fn published_post(&self, user: &TestUser, title: &str) -> Value {
         let post = self.create_post(user, title, &[]).await;
-        let r = self.post(&format!("/posts/{}/publish", post["id"].as_str().unwrap()), Some(&user.token), json!({})).await;
+        let r =
+            self.post(&format!("/posts/{}/publish", post["id"].as_str().unwrap()), Some(&user.token), json!({})).await;
         assert_eq!(r.status(), StatusCode::OK);
         r.json().await.unwrap()
     }

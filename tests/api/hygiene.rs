@@ -50,7 +50,8 @@ async fn request_ids_are_kept_when_well_formed_and_generated_otherwise() {
     let app = spawn_app().await;
     let r = app.client.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(r.headers()["x-request-id"], "abc-123");
-    let r = app.req(Method::GET, "/posts/nope", None).header("x-request-id", "bad id with spaces").send().await.unwrap();
+    let r =
+        app.req(Method::GET, "/posts/nope", None).header("x-request-id", "bad id with spaces").send().await.unwrap();
     let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_ne!(id, "bad id with spaces");
     let body = assert_error(r, StatusCode::NOT_FOUND, "NOT_FOUND").await;
@@ -74,7 +75,9 @@ async fn the_openapi_document_describes_every_route_and_the_docs_work_offline() 
     let app = spawn_app().await;
     let spec: Value = app.get("/openapi.json", None).await.json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/api/v1/auth/login", "/api/v1/users/{id}/posts", "/api/v1/posts/{id}/publish", "/api/v1/api-keys/{id}"] {
+    for path in
+        ["/api/v1/auth/login", "/api/v1/users/{id}/posts", "/api/v1/posts/{id}/publish", "/api/v1/api-keys/{id}"]
+    {
         assert!(spec["paths"].get(path).is_some(), "{path} missing");
     }
     assert!(spec["components"]["schemas"].get("ErrorBody").is_some());

@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, assert_error};
 use crate::on_every_store;
 
-on_every_store!(a_retried_create_is_replayed_not_repeated, a_key_reused_with_another_body_is_refused, concurrent_duplicates_create_exactly_one_post);
+on_every_store!(
+    a_retried_create_is_replayed_not_repeated,
+    a_key_reused_with_another_body_is_refused,
+    concurrent_duplicates_create_exactly_one_post
+);
 
 async fn create(app: &TestApp, token: &str, key: &str, body: Value) -> reqwest::Response {
     app.req(Method::POST, "/posts", Some(token)).header("idempotency-key", key).json(&body).send().await.unwrap()

@@ -4,9 +4,15 @@ mod helpers;
 
 mod architecture;
 mod auth;
+mod authorization;
+mod bad_input;
+mod failures;
 mod hygiene;
 mod idempotency;
 mod pagination;
 mod posts;
+mod process;
 mod rate_limits;
+mod readme;
+mod storage;
 mod users;

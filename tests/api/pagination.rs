@@ -49,7 +49,12 @@ async fn limits_are_clamped_and_cursors_cannot_be_forged() {
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
     let forged = format!("{}x", cursor);
-    assert_error(app.get(&format!("/posts?cursor={forged}"), Some(&ada.token)).await, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+    assert_error(
+        app.get(&format!("/posts?cursor={forged}"), Some(&ada.token)).await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_REQUEST",
+    )
+    .await;
     let moved = app.get(&format!("/posts?tag=rust&cursor={cursor}"), Some(&ada.token)).await;
     assert_error(moved, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     assert_error(app.get("/posts?limit=ten", None).await, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;

@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, assert_error, spawn_app};
 use crate::on_every_store;
 
-on_every_store!(a_post_goes_from_draft_to_published_and_back_with_one_event_each, deleting_a_post_removes_it_and_logs_it, filters_by_author_status_and_tag);
+on_every_store!(
+    a_post_goes_from_draft_to_published_and_back_with_one_event_each,
+    deleting_a_post_removes_it_and_logs_it,
+    filters_by_author_status_and_tag
+);
 
 async fn a_post_goes_from_draft_to_published_and_back_with_one_event_each(app: TestApp) {
     let ada = app.member("ada").await;
@@ -16,7 +20,8 @@ async fn a_post_goes_from_draft_to_published_and_back_with_one_event_each(app: T
     assert_eq!(post["status"], "draft");
     assert_eq!(post["published_at"], Value::Null);
 
-    let published: Value = app.post(&format!("/posts/{id}/publish"), Some(&ada.token), json!({})).await.json().await.unwrap();
+    let published: Value =
+        app.post(&format!("/posts/{id}/publish"), Some(&ada.token), json!({})).await.json().await.unwrap();
     assert_eq!(published["status"], "published");
     assert!(published["published_at"].is_string());
     assert_eq!(published["version"], 2);
@@ -24,7 +29,8 @@ async fn a_post_goes_from_draft_to_published_and_back_with_one_event_each(app: T
     let again = app.post(&format!("/posts/{id}/publish"), Some(&ada.token), json!({})).await;
     assert_eq!(again.json::<Value>().await.unwrap()["version"], 2, "publishing twice changes nothing");
 
-    let r = app.patch(&format!("/posts/{id}"), Some(&ada.token), json!({"title": "Hello again", "tags": ["rust"]})).await;
+    let r =
+        app.patch(&format!("/posts/{id}"), Some(&ada.token), json!({"title": "Hello again", "tags": ["rust"]})).await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = app.post(&format!("/posts/{id}/unpublish"), Some(&editor.token), json!({})).await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "draft");
@@ -54,7 +60,9 @@ async fn filters_by_author_status_and_tag(app: TestApp) {
     let _a2 = app.published_post(&ada, "a2").await;
     let b1 = app.published_post(&bob, "b1").await;
     app.post(&format!("/posts/{}/publish", a1["id"].as_str().unwrap()), Some(&ada.token), json!({})).await;
-    let titles = |v: Value| v["data"].as_array().unwrap().iter().map(|p| p["title"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let titles = |v: Value| {
+        v["data"].as_array().unwrap().iter().map(|p| p["title"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
 
     let all: Value = app.get("/posts", None).await.json().await.unwrap();
     assert_eq!(titles(all), ["b1", "a2", "a1"], "newest first");
@@ -83,12 +91,21 @@ async fn etags_answer_304_and_guard_writes_with_412() {
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(r.headers()["etag"], etag.as_str());
 
-    let r = app.req(Method::PATCH, &path, Some(&ada.token)).header("if-match", &etag).json(&json!({"body": "new"})).send().await.unwrap();
+    let r = app
+        .req(Method::PATCH, &path, Some(&ada.token))
+        .header("if-match", &etag)
+        .json(&json!({"body": "new"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["etag"], "\"v2\"");
     let r = app.req(Method::DELETE, &path, Some(&ada.token)).header("if-match", &etag).send().await.unwrap();
     assert_error(r, StatusCode::PRECONDITION_FAILED, "CONFLICT").await;
-    assert!(app.core.deps.posts.get(post["id"].as_str().unwrap()).await.unwrap().is_some(), "the refused delete kept the post");
+    assert!(
+        app.core.deps.posts.get(post["id"].as_str().unwrap()).await.unwrap().is_some(),
+        "the refused delete kept the post"
+    );
     let r = app.req(Method::GET, &path, Some(&ada.token)).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "a stale ETag gets the new representation");
 }

@@ -14,7 +14,8 @@ on_every_store!(
 );
 
 async fn registering_stores_a_member_and_its_event(app: TestApp) {
-    let r = app.post("/users", None, json!({"email": "Ada@Example.com", "name": "  Ada  ", "password": PASSWORD})).await;
+    let r =
+        app.post("/users", None, json!({"email": "Ada@Example.com", "name": "  Ada  ", "password": PASSWORD})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let location = r.headers()["location"].to_str().unwrap().to_string();
     let body: Value = r.json().await.unwrap();
@@ -52,9 +53,21 @@ async fn a_profile_edit_bumps_the_version_and_is_logged(app: TestApp) {
 async fn if_match_with_a_stale_version_is_refused_with_412(app: TestApp) {
     let ada = app.member("ada").await;
     let path = format!("/users/{}", ada.id);
-    let r = app.req(reqwest::Method::PATCH, &path, Some(&ada.token)).header("if-match", "\"v1\"").json(&json!({"name": "One"})).send().await.unwrap();
+    let r = app
+        .req(reqwest::Method::PATCH, &path, Some(&ada.token))
+        .header("if-match", "\"v1\"")
+        .json(&json!({"name": "One"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app.req(reqwest::Method::PATCH, &path, Some(&ada.token)).header("if-match", "\"v1\"").json(&json!({"name": "Two"})).send().await.unwrap();
+    let r = app
+        .req(reqwest::Method::PATCH, &path, Some(&ada.token))
+        .header("if-match", "\"v1\"")
+        .json(&json!({"name": "Two"}))
+        .send()
+        .await
+        .unwrap();
     assert_error(r, StatusCode::PRECONDITION_FAILED, "CONFLICT").await;
     assert_eq!(app.core.deps.users.get(&ada.id).await.unwrap().unwrap().name, "One");
 }

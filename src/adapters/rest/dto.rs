@@ -17,6 +17,37 @@ pub enum RoleDto {
     Member,
 }
 
+/// A tag: 1 to 32 of `a-z`, `0-9` and `-` (schema only; tags travel as strings).
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[a-z0-9-]{1,32}$"))
+            .min_length(Some(1))
+            .max_length(Some(32))
+            .into()
+    }
+}
+
+impl ToSchema for Tag {}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub enum ScopeDto {
+    #[serde(rename = "posts:read")]
+    PostsRead,
+    #[serde(rename = "posts:write")]
+    PostsWrite,
+    #[serde(rename = "users:read")]
+    UsersRead,
+    #[serde(rename = "users:write")]
+    UsersWrite,
+    #[serde(rename = "admin")]
+    Admin,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StatusDto {
@@ -121,14 +152,21 @@ pub struct PostList {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     #[serde(default)]
-    #[schema(example = "ada@example.com")]
+    #[schema(required = true, format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
+    /// 1 to 100 characters after trimming; no control characters.
     #[serde(default)]
-    #[schema(example = "Ada Lovelace")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        example = "Ada Lovelace"
+    )]
     pub name: String,
     /// 12 to 128 characters.
     #[serde(default)]
-    #[schema(example = "correct horse battery")]
+    #[schema(required = true, min_length = 12, max_length = 128, example = "correct horse battery")]
     pub password: String,
 }
 
@@ -142,7 +180,14 @@ impl From<RegisterRequest> for RegisterUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
+    /// 1 to 100 characters after trimming; no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     pub role: Option<RoleDto>,
 }
@@ -167,15 +212,23 @@ impl From<UpdateUserRequest> for UserPatch {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePostRequest {
-    /// 1 to 200 characters.
+    /// 1 to 200 characters after trimming; no control characters.
     #[serde(default)]
-    #[schema(example = "Hello, world")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        example = "Hello, world"
+    )]
     pub title: String,
     /// Up to 100,000 characters.
     #[serde(default)]
+    #[schema(max_length = 100000)]
     pub body: String,
-    /// Up to 10 tags, each `[a-z0-9-]{1,32}`.
+    /// Up to 10 tags, each `[a-z0-9-]{1,32}`; duplicates collapse.
     #[serde(default)]
+    #[schema(value_type = Vec<Tag>, max_items = 10)]
     pub tags: Vec<String>,
 }
 
@@ -189,8 +242,17 @@ impl From<CreatePostRequest> for NewPost {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePostRequest {
+    /// 1 to 200 characters after trimming; no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub title: Option<String>,
+    #[schema(max_length = 100000)]
     pub body: Option<String>,
+    /// Up to 10 tags, each `[a-z0-9-]{1,32}`; duplicates collapse.
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 10)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -204,8 +266,10 @@ impl From<UpdatePostRequest> for PostPatch {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 254)]
     pub email: String,
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 128)]
     pub password: String,
 }
 
@@ -213,6 +277,7 @@ pub struct LoginRequest {
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 128)]
     pub refresh_token: String,
 }
 
@@ -241,12 +306,19 @@ impl From<TokenPair> for TokenResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
+    /// 1 to 100 characters after trimming; no control characters.
     #[serde(default)]
-    #[schema(example = "ci deploys")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        example = "ci deploys"
+    )]
     pub name: String,
-    /// Any of `posts:read`, `posts:write`, `users:read`, `users:write`, `admin`.
+    /// At least one scope; `admin` needs the admin role. Duplicates collapse.
     #[serde(default)]
-    #[schema(example = json!(["posts:read"]))]
+    #[schema(required = true, value_type = Vec<ScopeDto>, min_items = 1, example = json!(["posts:read"]))]
     pub scopes: Vec<String>,
 }
 
@@ -305,6 +377,22 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
+/// Filters of a user's post list (the author is in the path).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserPostsParams {
+    /// Page size; values outside 1..=100 are clamped.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only posts in this status.
+    #[param(value_type = Option<StatusDto>)]
+    pub status: Option<String>,
+    /// Only posts with this tag.
+    #[param(pattern = "^[a-z0-9-]{1,32}$")]
+    pub tag: Option<String>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PostListParams {
@@ -313,10 +401,12 @@ pub struct PostListParams {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Only posts by this author.
+    #[param(min_length = 1, max_length = 64)]
     pub author_id: Option<String>,
     /// Only posts in this status.
     #[param(value_type = Option<StatusDto>)]
     pub status: Option<String>,
     /// Only posts with this tag.
+    #[param(pattern = "^[a-z0-9-]{1,32}$")]
     pub tag: Option<String>,
 }

@@ -10,7 +10,7 @@ use super::error::{ApiError, too_large};
 use super::extract::client_ip;
 use crate::adapters::Shared;
 use crate::domain::error::DomainError;
-use crate::domain::policy::Actor;
+use crate::domain::policy::{Actor, Credential};
 use crate::domain::ports::SavedResponse;
 use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::ratelimit::Decision;
@@ -26,7 +26,10 @@ pub async fn gate(State(shared): State<Shared>, mut req: Request, next: Next) ->
     let headers = req.headers();
     let authn = shared.authn.authenticate(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await;
     let (key, limit) = match &authn {
-        Ok(Actor::User(p)) => (format!("user:{}", p.user_id), shared.limits.per_principal),
+        Ok(Actor::User(p)) => match &p.credential {
+            Credential::ApiKey { key_id, .. } => (format!("key:{key_id}"), shared.limits.per_principal),
+            Credential::AccessToken { .. } => (format!("user:{}", p.user_id), shared.limits.per_principal),
+        },
         _ => (format!("ip:{ip}"), shared.limits.per_anonymous),
     };
     let decision = shared.limiter.check(&key, limit, 1);

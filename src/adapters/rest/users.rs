@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 
 use super::dto::{
-    PageParams, PostList, PostListParams, PostOut, RegisterRequest, UpdateUserRequest, UserList, UserOut,
+    PageParams, PostList, PostOut, RegisterRequest, UpdateUserRequest, UserList, UserOut, UserPostsParams,
 };
 use super::error::{ApiResult, Json, Path, Query};
 use super::extract::{Caller, if_match};
@@ -91,16 +91,17 @@ pub async fn delete(
 }
 
 /// A user's posts the caller may read.
-#[utoipa::path(get, path = "/api/v1/users/{id}/posts", tag = "users", params(("id" = String, Path), PostListParams),
+#[utoipa::path(get, path = "/api/v1/users/{id}/posts", tag = "users", params(("id" = String, Path), UserPostsParams),
     responses((status = 200, body = PostList)))]
 pub async fn posts(
     State(s): State<Shared>,
     Caller(actor): Caller,
     uri: Uri,
     Path(id): Path<String>,
-    Query(q): Query<PostListParams>,
+    Query(q): Query<UserPostsParams>,
 ) -> ApiResult<Response> {
-    let filter = PostFilter::parse(Some(id.clone()), q.status, q.tag)?;
+    let mut filter = PostFilter::parse(None, q.status, q.tag)?;
+    filter.author_id = Some(id.clone());
     let context = super::posts::context(&filter);
     let req = s.page_request(&context, q.limit, q.cursor)?;
     let posts = s.core.posts.list_by_author(&actor, &id, &filter, &req).await?;

@@ -32,6 +32,15 @@ fn bad_credentials() -> DomainError {
     DomainError::unauthenticated("invalid email or password")
 }
 
+fn require_token(refresh_token: &str) -> DomainResult<()> {
+    let issue = match refresh_token.len() {
+        0 => "required",
+        n if n > 128 => "too_long",
+        _ => return Ok(()),
+    };
+    Err(DomainError::validation(vec![crate::domain::error::FieldIssue::new("refresh_token", issue)]))
+}
+
 fn bad_refresh() -> DomainError {
     DomainError::unauthenticated("invalid or expired refresh token")
 }
@@ -44,6 +53,48 @@ impl AuthService {
     /// Same status and body whether the email exists or not.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, email: &str, password: &str, client: &ClientInfo) -> DomainResult<TokenPair> {
+        let user = self.check_password(email, password, client).await?;
+        self.start_session(&user).await
+    }
+
+    /// Checks an email and password (with the failed-login throttle) without opening a session,
+    /// for protocols that send credentials with every call (WS-Security PasswordText).
+    pub async fn authenticate_password(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> DomainResult<Principal> {
+        let user = self.check_password(email, password, client).await?;
+        let session_id = format!("password:{}", user.id);
+        Ok(Principal {
+            user_id: user.id,
+            role: user.role,
+            credential: Credential::AccessToken { jti: new_id(), session_id },
+        })
+    }
+
+    /// A live API key by id with the principal it acts as, for digest schemes where the shared
+    /// secret is the key's stored SHA-256 (`key_hash`). None when unknown or revoked.
+    pub async fn api_key_by_id(&self, key_id: &str) -> DomainResult<Option<(ApiKey, Principal)>> {
+        let Some(key) = self.deps.credentials.find_api_key_by_id(key_id).await? else {
+            return Ok(None);
+        };
+        if key.revoked_at.is_some() {
+            return Ok(None);
+        }
+        let Some(user) = self.deps.users.get(&key.user_id).await? else {
+            return Ok(None);
+        };
+        let principal = Principal {
+            user_id: user.id,
+            role: user.role,
+            credential: Credential::ApiKey { key_id: key.id.clone(), scopes: key.scopes.clone() },
+        };
+        Ok(Some((key, principal)))
+    }
+
+    async fn check_password(&self, email: &str, password: &str, client: &ClientInfo) -> DomainResult<User> {
         let mut issues = Issues::default();
         if email.trim().is_empty() {
             issues.add("email", "required");
@@ -68,12 +119,13 @@ impl AuthService {
         };
         self.deps.throttle.record_success(&email_key);
         tracing::info!(user_id = %user.id, "login succeeded");
-        self.start_session(&user).await
+        Ok(user)
     }
 
     /// Rotates: the presented token is spent; a spent token presented again revokes its family.
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &str) -> DomainResult<TokenPair> {
+        require_token(refresh_token)?;
         let now = self.deps.clock.now();
         let creds = &self.deps.credentials;
         let Some(current) = creds.find_refresh_token(&hash_secret(refresh_token)).await? else {
@@ -103,6 +155,7 @@ impl AuthService {
     /// Revokes the token's whole session. Unknown tokens are accepted silently.
     #[tracing::instrument(skip_all)]
     pub async fn logout(&self, refresh_token: &str) -> DomainResult<()> {
+        require_token(refresh_token)?;
         let creds = &self.deps.credentials;
         if let Some(token) = creds.find_refresh_token(&hash_secret(refresh_token)).await? {
             creds.revoke_family(&token.family_id, self.deps.clock.now()).await?;
@@ -145,15 +198,17 @@ impl AuthService {
         }
         let mut parsed = Vec::new();
         for (i, raw) in scopes.iter().enumerate() {
-            let field = format!("scopes[{i}]");
             match Scope::parse(raw) {
-                Ok(Scope::Admin) if me.role != Role::Admin => issues.add(field, "requires_admin_role"),
-                Ok(s) if parsed.contains(&s) => issues.add(field, "duplicate"),
-                Ok(s) => parsed.push(s),
-                Err(e) => issues.add(field, e),
+                Ok(s) if !parsed.contains(&s) => parsed.push(s),
+                Ok(_) => {}
+                Err(e) => issues.add(format!("scopes[{i}]"), e),
             }
         }
         issues.finish()?;
+        if parsed.contains(&Scope::Admin) && me.role != Role::Admin {
+            return Err(DomainError::forbidden("the admin scope needs the admin role")
+                .with_detail("scopes", "requires_admin_role"));
+        }
         let secret = format!("{API_KEY_PREFIX}{}", random_secret());
         let key = ApiKey {
             id: new_id(),

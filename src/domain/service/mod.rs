@@ -13,7 +13,8 @@ pub use secret::{hash_secret, new_id, random_secret};
 pub use users::{UserService, UserView};
 
 use super::ports::{
-    Clock, CredentialRepo, EventLog, Health, LoginThrottle, PasswordHasher, PostRepo, TokenIssuer, UserRepo,
+    Clock, CredentialRepo, EventLog, Health, IdempotencyStore, LoginThrottle, PasswordHasher, PostRepo, TokenIssuer,
+    UserRepo,
 };
 
 /// Everything the services need, provided by the composition root.
@@ -22,6 +23,8 @@ pub struct Deps {
     pub posts: Arc<dyn PostRepo>,
     pub credentials: Arc<dyn CredentialRepo>,
     pub events: Arc<dyn EventLog>,
+    /// Shared by every protocol adapter through the platform's idempotency service.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub health: Arc<dyn Health>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenIssuer>,

@@ -73,7 +73,7 @@ impl PostService {
         page: &PageRequest,
     ) -> DomainResult<Page<Post>> {
         actor.require_scope(Scope::PostsRead)?;
-        if self.deps.users.get(author_id).await?.is_none() {
+        if !crate::domain::post::is_valid_id(author_id) || self.deps.users.get(author_id).await?.is_none() {
             return Err(DomainError::not_found("user"));
         }
         self.list(actor, filter, page).await

@@ -1,0 +1,280 @@
+//! The `POST /soap` pipeline, in order: read the body within the limit, parse the envelope,
+//! header blocks (MustUnderstand), operation and action, credentials (HTTP header or
+//! WS-Security), the shared rate-limit budget, the request element, idempotency, one core
+//! call, and the answer in the SOAP version that was asked.
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::SoapState;
+use super::envelope::{self, Envelope, Limits, ParseError, Version};
+use super::error::Fault;
+use super::headers;
+use super::input::Input;
+use super::ops::{Call, dispatch};
+use super::schema::{self, NS, Operation};
+use super::security;
+use crate::domain::error::{DomainError, DomainResult};
+use crate::domain::policy::{Actor, Credential};
+use crate::domain::ports::SavedResponse;
+use crate::domain::service::ClientInfo;
+use crate::platform::idempotency::{Begin, fingerprint};
+use crate::platform::metrics::CodeLabels;
+use crate::platform::ratelimit::Decision;
+
+/// An answer on its way to the wire.
+struct Reply {
+    status: StatusCode,
+    content_type: String,
+    body: Vec<u8>,
+    retry_after: Option<u64>,
+    replayed: bool,
+    error: Option<&'static str>,
+}
+
+impl Reply {
+    fn ok(version: Version, body: Vec<u8>) -> Self {
+        Self {
+            status: StatusCode::OK,
+            content_type: version.content_type().into(),
+            body,
+            retry_after: None,
+            replayed: false,
+            error: None,
+        }
+    }
+}
+
+impl From<Fault> for Reply {
+    fn from(fault: Fault) -> Self {
+        let response = fault.into_response_parts();
+        Self {
+            status: response.0,
+            content_type: response.2.content_type().into(),
+            body: response.1,
+            retry_after: response.3,
+            replayed: false,
+            error: Some(response.4),
+        }
+    }
+}
+
+impl Fault {
+    /// Logs the fault once and renders it: (status, bytes, version, retry-after, error code).
+    fn into_response_parts(self) -> (StatusCode, Vec<u8>, Version, Option<u64>, &'static str) {
+        self.log();
+        let (status, body) = self.render();
+        (status, body, self.version, self.retry_after(), self.error_code().as_str())
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
+}
+
+/// The version a media type announces, and its `action` parameter (SOAP 1.2).
+fn media_type(headers: &HeaderMap) -> (Option<Version>, Option<String>) {
+    let Some(ct) = header_str(headers, "content-type") else { return (None, None) };
+    let mut parts = ct.split(';').map(str::trim);
+    let version = match parts.next().map(str::to_ascii_lowercase).as_deref() {
+        Some("text/xml") => Some(Version::Soap11),
+        Some("application/soap+xml") => Some(Version::Soap12),
+        _ => None,
+    };
+    let action = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("action"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_string());
+    (version, action)
+}
+
+/// The budget key of a caller, exactly as the REST gate keys it.
+fn budget(s: &SoapState, actor: &DomainResult<Actor>, ip: &str) -> Decision {
+    let shared = &s.shared;
+    let (key, limit) = match actor {
+        Ok(Actor::User(p)) => match &p.credential {
+            Credential::ApiKey { key_id, .. } => (format!("key:{key_id}"), shared.limits.per_principal),
+            Credential::AccessToken { .. } => (format!("user:{}", p.user_id), shared.limits.per_principal),
+        },
+        _ => (format!("ip:{ip}"), shared.limits.per_anonymous),
+    };
+    shared.limiter.check(&key, limit, 1)
+}
+
+pub async fn call(State(s): State<SoapState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let ip = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+    let client = ClientInfo { ip: ip.clone() };
+    let ip = ip.unwrap_or_else(|| "unknown".into());
+    let mut decision = None;
+    let reply = match serve(&s, &parts.headers, body, &client, &ip, &mut decision).await {
+        Ok(reply) => reply,
+        Err(fault) => Reply::from(fault),
+    };
+    if let Some(code) = reply.error {
+        s.shared.metrics.errors.get_or_create(&CodeLabels { code }).inc();
+    }
+    let mut response = (reply.status, reply.body).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&reply.content_type) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    if let Some(secs) = reply.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if reply.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    if let Some(d) = decision {
+        for (names, value) in [
+            (["ratelimit-limit", "x-ratelimit-limit"], d.limit),
+            (["ratelimit-remaining", "x-ratelimit-remaining"], d.remaining),
+            (["ratelimit-reset", "x-ratelimit-reset"], d.reset_secs),
+        ] {
+            for name in names {
+                headers.insert(name, HeaderValue::from(value));
+            }
+        }
+    }
+    response
+}
+
+async fn serve(
+    s: &SoapState,
+    headers: &HeaderMap,
+    body: Body,
+    client: &ClientInfo,
+    ip: &str,
+    decision: &mut Option<Decision>,
+) -> Result<Reply, Fault> {
+    let http_auth =
+        s.shared.authn.authenticate(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await;
+    // Until the caller is known, every refusal is charged like the REST gate charges it.
+    let mut charge = |actor: &DomainResult<Actor>| *decision = Some(budget(s, actor, ip));
+    let (hinted, action_param) = media_type(headers);
+    let limits = Limits { max_bytes: Limits::default().max_bytes.min(s.shared.limits.body_bytes), ..Limits::default() };
+    let fallback = hinted.unwrap_or(Version::Soap11);
+    let Ok(bytes) = axum::body::to_bytes(body, limits.max_bytes).await else {
+        charge(&http_auth);
+        return Err(Fault::parse(fallback, ParseError::TooLarge));
+    };
+    let env = match envelope::parse_with(&bytes, &limits) {
+        Ok(env) => env,
+        Err(e) => {
+            charge(&http_auth);
+            return Err(Fault::parse(e.version().unwrap_or(fallback), e));
+        }
+    };
+    let v = env.version;
+    let prelude = prelude(&env, hinted, headers, action_param);
+    let (op, blocks) = match prelude {
+        Ok(found) => found,
+        Err(fault) => {
+            charge(&http_auth);
+            return Err(fault);
+        }
+    };
+    let actor = authenticate(s, http_auth, blocks.security, client).await;
+    let budget = budget(s, &actor, ip);
+    *decision = Some(budget);
+    if !budget.allowed {
+        return Err(Fault::domain(v, DomainError::rate_limited(budget.reset_secs)));
+    }
+    let actor = actor.map_err(|e| Fault::domain(v, e))?;
+    let input = Input::read(&env.body, op.input).map_err(|e| Fault::domain(v, e))?;
+    let run = || async {
+        let call = Call { shared: &s.shared, actor: &actor, client, version: v, op, input };
+        match dispatch(call).await {
+            Ok(bytes) => Reply::ok(v, bytes),
+            Err(e) => Reply::from(Fault::domain(v, e)),
+        }
+    };
+    let Some(key) = blocks.idempotency_key else { return Ok(run().await) };
+    let scope = match &actor {
+        Actor::User(p) => format!("user:{}", p.user_id),
+        Actor::Anonymous => format!("anon:{ip}"),
+    };
+    let mut canonical = v.namespace().as_bytes().to_vec();
+    env.body.canonical(&mut canonical);
+    let print = fingerprint(&format!("soap:{}", op.name), &canonical);
+    let ticket = match s.shared.idempotency.begin(&scope, &key, &print).await.map_err(|e| Fault::domain(v, e))? {
+        Begin::Proceed(ticket) => ticket,
+        Begin::Replay(saved) => {
+            return Ok(Reply {
+                status: StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK),
+                content_type: saved.content_type,
+                body: saved.body,
+                retry_after: None,
+                replayed: true,
+                error: None,
+            });
+        }
+    };
+    let reply = run().await;
+    let saved = SavedResponse {
+        status: reply.status.as_u16(),
+        content_type: reply.content_type.clone(),
+        location: None,
+        body: reply.body.clone(),
+    };
+    s.shared.idempotency.finish(ticket, saved).await;
+    Ok(reply)
+}
+
+/// Media type, header blocks, operation and action: everything checked before credentials.
+fn prelude<'e>(
+    env: &'e Envelope,
+    hinted: Option<Version>,
+    headers: &HeaderMap,
+    action_param: Option<String>,
+) -> Result<(&'static Operation, headers::Headers<'e>), Fault> {
+    let v = env.version;
+    let invalid = |message: &str, field: &str, issue: &str| {
+        Fault::domain(v, DomainError::invalid(message.to_string()).with_detail(field, issue))
+    };
+    if hinted.is_none() {
+        return Err(invalid(
+            "expected Content-Type text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2)",
+            "content-type",
+            "unsupported",
+        ));
+    }
+    let blocks = headers::read(env)?;
+    let op = Some(&env.body)
+        .filter(|b| b.ns.as_deref() == Some(NS))
+        .and_then(|b| schema::operation(&b.name))
+        .ok_or_else(|| invalid(&format!("unknown operation `{}`", env.body.name), "body", "unknown_operation"))?;
+    let action = match v {
+        Version::Soap11 => header_str(headers, "soapaction").map(|a| a.trim().trim_matches('"').to_string()),
+        Version::Soap12 => action_param,
+    };
+    if action.is_some_and(|a| !a.is_empty() && a != schema::action(op)) {
+        return Err(invalid("the SOAP action does not match the body's operation", "soapAction", "mismatch"));
+    }
+    Ok((op, blocks))
+}
+
+/// The caller: an HTTP credential or a WS-Security UsernameToken (one, not both), else anonymous.
+async fn authenticate(
+    s: &SoapState,
+    http: DomainResult<Actor>,
+    security: Option<&envelope::Element>,
+    client: &ClientInfo,
+) -> DomainResult<Actor> {
+    let token = match security {
+        Some(block) => security::username_token(block)?,
+        None => None,
+    };
+    match (http?, token) {
+        (actor, None) => Ok(actor),
+        (Actor::Anonymous, Some(token)) => {
+            let now = s.shared.core.deps.clock.now();
+            Ok(Actor::User(security::authenticate(&s.shared.core, &s.nonces, token, client, now).await?))
+        }
+        (Actor::User(_), Some(_)) => {
+            Err(DomainError::unauthenticated("send either an HTTP credential or a WS-Security token, not both"))
+        }
+    }
+}

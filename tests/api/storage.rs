@@ -1,0 +1,102 @@
+//! The storage contract: the same port-level guarantees on SQLite and PostgreSQL.
+
+use chrono::{Duration, Utc};
+use polyport::domain::ErrorCode;
+use polyport::domain::credentials::RefreshToken;
+use polyport::domain::events::{EventType, NewEvent};
+use polyport::domain::ports::{IdempotencyClaim, SavedResponse};
+
+use crate::helpers::TestApp;
+use crate::on_every_store;
+
+on_every_store!(
+    a_stale_version_is_a_mismatch_and_a_missing_row_is_not_found,
+    a_refresh_token_rotates_exactly_once,
+    event_ids_increase_and_read_after_resumes_exactly,
+    idempotency_claims_replay_mismatch_and_take_over_dead_claims
+);
+
+async fn a_stale_version_is_a_mismatch_and_a_missing_row_is_not_found(app: TestApp) {
+    let ada = app.member("ada").await;
+    let repo = &app.core.deps.users;
+    let mut user = repo.get(&ada.id).await.unwrap().unwrap();
+    user.name = "changed".into();
+    user.version = 3;
+    let event = NewEvent::user(EventType::UserUpdated, &user, Utc::now());
+    let stale = repo.update(&user, 2, &event).await.unwrap_err();
+    assert_eq!(stale.code, ErrorCode::Conflict);
+    assert!(stale.version_mismatch);
+    user.id = "missing".into();
+    assert_eq!(repo.update(&user, 1, &event).await.unwrap_err().code, ErrorCode::NotFound);
+}
+
+async fn a_refresh_token_rotates_exactly_once(app: TestApp) {
+    let ada = app.member("ada").await;
+    let creds = &app.core.deps.credentials;
+    let now = Utc::now();
+    let token = |id: &str| RefreshToken {
+        id: id.into(),
+        family_id: "fam".into(),
+        user_id: ada.id.clone(),
+        token_hash: format!("hash-{id}"),
+        created_at: now,
+        expires_at: now + Duration::days(1),
+        used_at: None,
+        revoked_at: None,
+    };
+    creds.insert_refresh_token(&token("a")).await.unwrap();
+    assert!(creds.rotate_refresh_token("a", &token("b"), now).await.unwrap());
+    assert!(!creds.rotate_refresh_token("a", &token("c"), now).await.unwrap());
+    assert!(creds.find_refresh_token("hash-c").await.unwrap().is_none(), "a refused rotation inserts nothing");
+    assert!(!creds.is_family_revoked("fam").await.unwrap());
+    creds.revoke_family("fam", now).await.unwrap();
+    assert!(creds.is_family_revoked("fam").await.unwrap());
+    assert!(!creds.rotate_refresh_token("b", &token("d"), now).await.unwrap());
+}
+
+async fn event_ids_increase_and_read_after_resumes_exactly(app: TestApp) {
+    let ada = app.member("ada").await;
+    for i in 0..5 {
+        app.create_post(&ada, &format!("p{i}"), &[]).await;
+    }
+    let log = &app.core.deps.events;
+    let all = log.read_after(0, 100).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(log.last_id().await.unwrap(), all[5].id);
+    let tail = log.read_after(all[2].id, 2).await.unwrap();
+    assert_eq!(tail.iter().map(|e| e.id).collect::<Vec<_>>(), [all[3].id, all[4].id]);
+    assert_eq!(tail[0].subject, all[3].subject, "events come back exactly as stored");
+    assert_eq!(log.purge_before(Utc::now() + Duration::seconds(1)).await.unwrap(), 6);
+}
+
+async fn idempotency_claims_replay_mismatch_and_take_over_dead_claims(app: TestApp) {
+    let store = &app.core.deps.idempotency;
+    let now = Utc::now();
+    let long_ago = now - Duration::hours(1);
+    assert_eq!(store.claim("s", "k", "f1", now, long_ago).await.unwrap(), IdempotencyClaim::Claimed);
+    assert_eq!(store.claim("s", "k", "f1", now, long_ago).await.unwrap(), IdempotencyClaim::InProgress);
+    assert_eq!(store.claim("s", "k", "f2", now, long_ago).await.unwrap(), IdempotencyClaim::Mismatch);
+    let later = now + Duration::minutes(5);
+    assert_eq!(
+        store.claim("s", "k", "f1", later, now + Duration::seconds(1)).await.unwrap(),
+        IdempotencyClaim::Claimed,
+        "a dead claim is taken over"
+    );
+    let saved = SavedResponse {
+        status: 201,
+        content_type: "application/json".into(),
+        location: Some("/x".into()),
+        body: b"{}".to_vec(),
+    };
+    store.complete("s", "k", &saved, later).await.unwrap();
+    assert_eq!(store.claim("s", "k", "f1", later, long_ago).await.unwrap(), IdempotencyClaim::Replay(saved));
+    assert_eq!(
+        store.claim("other", "k", "f1", later, long_ago).await.unwrap(),
+        IdempotencyClaim::Claimed,
+        "scopes are separate"
+    );
+    store.release("other", "k").await.unwrap();
+    assert_eq!(store.claim("other", "k", "f9", later, long_ago).await.unwrap(), IdempotencyClaim::Claimed);
+    assert_eq!(store.purge_before(later + Duration::seconds(1)).await.unwrap(), 2);
+}
