@@ -116,6 +116,13 @@ pub struct Settings {
     /// Database connections in the read pool.
     #[arg(long, env = "POLYPORT_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// Seconds a cached user or post may be served without news of it (0 disables the cache).
+    /// Writes on this instance and events from others update it at once; this bounds the rest.
+    #[arg(long, env = "POLYPORT_CACHE_TTL_SECS", default_value_t = 10)]
+    pub cache_ttl_secs: u64,
+    /// Memory budget of each of the user and post caches, in MiB.
+    #[arg(long, env = "POLYPORT_CACHE_MB", default_value_t = 64)]
+    pub cache_mb: usize,
     /// Hours an idempotency key and its response are kept (at least 24).
     #[arg(long, env = "POLYPORT_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24)]
     pub idempotency_retention_hours: i64,

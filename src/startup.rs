@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::adapters::{Limits, Shared, http};
+use crate::adapters::{Limits, Shared, SharedInner, http};
 use crate::config::Settings;
 use crate::domain::ports::{Clock, SystemClock};
 use crate::domain::service::{Core, Deps};
@@ -46,7 +46,12 @@ pub struct Application {
 
 /// Opens the store and builds the core over it (also used by `polyport admin`).
 pub async fn build_core(settings: &Settings) -> anyhow::Result<(SqlStore, Core, Arc<JwtKeys>, secrecy::SecretString)> {
-    let pool = PoolSettings { max_connections: settings.db_max_connections, acquire_timeout: Duration::from_secs(5) };
+    let pool = PoolSettings {
+        max_connections: settings.db_max_connections,
+        acquire_timeout: Duration::from_secs(5),
+        cache_ttl: Duration::from_secs(settings.cache_ttl_secs),
+        cache_bytes: settings.cache_mb * 1024 * 1024,
+    };
     let store = SqlStore::connect(&settings.database_url, &pool).await?;
     let secret = settings.resolve_jwt_secret()?;
     let jwt = Arc::new(JwtKeys::new(&secret, settings.access_token_ttl_secs));
@@ -83,7 +88,7 @@ impl Application {
             retention,
         );
         let shutdown = Shutdown::default();
-        let shared = Shared {
+        let shared = Shared::new(SharedInner {
             core: core.clone(),
             authn: Authenticator { jwt, core: core.clone() },
             cursors: CursorCodec::new(secret.expose_secret().as_bytes()),
@@ -99,7 +104,7 @@ impl Application {
             shutdown: shutdown.clone(),
             health: store_arc.clone(),
             cors_origins: settings.cors_origins.clone(),
-        };
+        });
         let housekeeping = Housekeeping {
             idempotency: store_arc.clone(),
             idempotency_retention: retention,

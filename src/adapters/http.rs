@@ -46,9 +46,7 @@ pub fn router(shared: Shared) -> Router {
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError(DomainError::internal(anyhow::anyhow!("handler panicked"))).into_response()
         }))
-        .layer(from_fn_with_state(shared.clone(), body_guard))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(from_fn_with_state(shared.clone(), timeout))
         .layer(cors(&shared.cors_origins))
         .layer(from_fn_with_state(shared, observe))
 }
@@ -82,24 +80,20 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(std::time::Duration::from_secs(600))
 }
 
-/// Refuses a declared oversize body before reading it.
-async fn body_guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
+/// Refuses a declared oversize body before reading it, and bounds the time to a response.
+async fn guarded(s: &Shared, req: Request, next: Next) -> Response {
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > s.limits.body_bytes as u64) {
         return ApiError(too_large()).into_response();
     }
-    next.run(req).await
-}
-
-async fn timeout(State(s): State<Shared>, req: Request, next: Next) -> Response {
     match tokio::time::timeout(s.limits.request_timeout, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError(DomainError::unavailable("the request took too long")).into_response(),
     }
 }
 
-/// Request id, one span per request, one log line per error, metrics.
+/// Request id, one span per request, one log line per error, metrics; then `guarded`.
 async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let id = request_id::accept_or_generate(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     let method = req.method().to_string();
@@ -107,7 +101,7 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let started = Instant::now();
     s.metrics.in_flight.inc();
-    let mut response = request_id::scope(id.clone(), next.run(req)).instrument(span.clone()).await;
+    let mut response = request_id::scope(id.clone(), guarded(&s, req, next)).instrument(span.clone()).await;
     s.metrics.in_flight.dec();
     let elapsed = started.elapsed();
     let status = response.status().as_u16();

@@ -24,9 +24,25 @@ pub struct Limits {
     pub request_timeout: std::time::Duration,
 }
 
-/// What every adapter shares: the core and the platform services.
+/// What every adapter shares: the core and the platform services. Cheap to clone.
 #[derive(Clone)]
-pub struct Shared {
+pub struct Shared(Arc<SharedInner>);
+
+impl Shared {
+    pub fn new(inner: SharedInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = SharedInner;
+
+    fn deref(&self) -> &SharedInner {
+        &self.0
+    }
+}
+
+pub struct SharedInner {
     pub core: Core,
     pub authn: Authenticator,
     pub cursors: CursorCodec,

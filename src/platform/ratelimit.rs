@@ -44,7 +44,10 @@ impl RateLimiter {
             let period = self.period;
             shard.retain(|_, w| now.duration_since(w.started) < period);
         }
-        let window = shard.entry(key.to_string()).or_insert(Window { started: now, used: 0 });
+        if !shard.contains_key(key) {
+            shard.insert(key.to_string(), Window { started: now, used: 0 });
+        }
+        let window = shard.get_mut(key).expect("inserted above");
         if now.duration_since(window.started) >= self.period {
             *window = Window { started: now, used: 0 };
         }

@@ -15,8 +15,18 @@ pub fn accept_or_generate(client: Option<&str>) -> String {
         {
             id.to_string()
         }
-        _ => uuid::Uuid::now_v7().simple().to_string(),
+        _ => generate(),
     }
+}
+
+/// A process-unique id: a random per-process prefix and a counter (no syscall per request).
+fn generate() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff));
+    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Runs `fut` with `id` as the current request id.

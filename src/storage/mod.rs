@@ -4,6 +4,7 @@
 //! placeholders in ascending order); only the migrations and the event-log lock differ.
 //! sqlx errors become `DomainError`s here and never travel further.
 
+mod cache;
 mod credentials;
 mod events;
 mod idempotency;
@@ -19,7 +20,11 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use crate::domain::error::{DomainError, DomainResult, ErrorCode};
-use crate::domain::events::NewEvent;
+use crate::domain::events::{NewEvent, StoredEvent, Subject};
+use crate::domain::post::Post;
+use crate::domain::user::User;
+pub(crate) use cache::Cached;
+use cache::VersionedCache;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("schema/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("schema/postgres");
@@ -38,6 +43,8 @@ pub struct SqlStore {
     write: AnyPool,
     /// Signalled after every commit that appended events, so the bus wakes at once.
     appended: std::sync::Arc<tokio::sync::Notify>,
+    posts_cache: std::sync::Arc<VersionedCache<Post>>,
+    users_cache: std::sync::Arc<VersionedCache<User>>,
 }
 
 /// Pool sizing and timeouts.
@@ -45,6 +52,10 @@ pub struct SqlStore {
 pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// How long a cached user or post may be served without news of it (0 turns caching off).
+    pub cache_ttl: Duration,
+    /// Memory budget of each cache, in bytes.
+    pub cache_bytes: usize,
 }
 
 impl SqlStore {
@@ -62,7 +73,7 @@ impl SqlStore {
             Dialect::Sqlite => {
                 let url = prepare_sqlite_url(url)?;
                 let write = sqlite_pool(&url, 1, settings).await?;
-                let store = SqlStore { dialect, read: write.clone(), write, appended: Default::default() };
+                let store = SqlStore::new(dialect, write.clone(), write, settings);
                 store.migrate().await?;
                 let read = sqlite_pool(&url, settings.max_connections.max(2), settings).await?;
                 SqlStore { read, ..store }
@@ -74,12 +85,34 @@ impl SqlStore {
                     .connect(url)
                     .await
                     .context("connecting to PostgreSQL")?;
-                let store = SqlStore { dialect, read: pool.clone(), write: pool, appended: Default::default() };
+                let store = SqlStore::new(dialect, pool.clone(), pool, settings);
                 store.migrate().await?;
                 store
             }
         };
         Ok(store)
+    }
+
+    fn new(dialect: Dialect, read: AnyPool, write: AnyPool, settings: &PoolSettings) -> Self {
+        let budget = if settings.cache_ttl.is_zero() { 0 } else { settings.cache_bytes };
+        SqlStore {
+            dialect,
+            read,
+            write,
+            appended: Default::default(),
+            posts_cache: std::sync::Arc::new(VersionedCache::new(settings.cache_ttl, budget)),
+            users_cache: std::sync::Arc::new(VersionedCache::new(settings.cache_ttl, budget)),
+        }
+    }
+
+    /// Applies an event from the shared log (possibly written by another instance) to the caches.
+    pub fn observe(&self, event: &StoredEvent) {
+        match &event.subject {
+            Subject::Post(p) if event.event_type.is_deletion() => self.posts_cache.deleted(&p.id),
+            Subject::Post(p) => self.posts_cache.written(p),
+            Subject::User(u) if event.event_type.is_deletion() => self.users_cache.deleted(&u.id),
+            Subject::User(u) => self.users_cache.written(u),
+        }
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {

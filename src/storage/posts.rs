@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::users::missing_or_stale;
-use super::{SqlStore, db_error, micros, opt_time, text, time};
+use super::{Cached, SqlStore, db_error, micros, opt_time, text, time};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::events::NewEvent;
 use crate::domain::page::PageRequest;
@@ -78,19 +78,30 @@ impl PostRepo for SqlStore {
             write_tags(&mut tx, post).await?;
         }
         self.append_event(&mut tx, event).await?;
-        self.commit_events(tx).await
+        self.commit_events(tx).await?;
+        self.posts_cache.written(post);
+        Ok(())
     }
 
     async fn get(&self, id: &str) -> DomainResult<Option<Post>> {
         if id.contains('\0') {
             return Ok(None);
         }
+        match self.posts_cache.get(id) {
+            Cached::Hit(post) => return Ok(Some(post)),
+            Cached::Deleted => return Ok(None),
+            Cached::Miss => {}
+        }
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM posts WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.read)
             .await
             .map_err(db_error)?;
-        row.as_ref().map(to_post).transpose()
+        let post = row.as_ref().map(to_post).transpose()?;
+        if let Some(p) = &post {
+            self.posts_cache.offer(p);
+        }
+        Ok(post)
     }
 
     async fn update(&self, post: &Post, expected_version: i64, event: &NewEvent) -> DomainResult<()> {
@@ -112,11 +123,14 @@ impl PostRepo for SqlStore {
         .await
         .map_err(db_error)?;
         if done.rows_affected() == 0 {
+            self.posts_cache.forget(&post.id);
             return Err(missing_or_stale(&mut tx, "posts", &post.id).await);
         }
         write_tags(&mut tx, post).await?;
         self.append_event(&mut tx, event).await?;
-        self.commit_events(tx).await
+        self.commit_events(tx).await?;
+        self.posts_cache.written(post);
+        Ok(())
     }
 
     async fn delete(&self, post: &Post, event: &NewEvent) -> DomainResult<()> {
@@ -132,7 +146,9 @@ impl PostRepo for SqlStore {
             return Err(DomainError::not_found("post"));
         }
         self.append_event(&mut tx, event).await?;
-        self.commit_events(tx).await
+        self.commit_events(tx).await?;
+        self.posts_cache.deleted(&post.id);
+        Ok(())
     }
 
     async fn list(

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, db_error, micros, text, time, unique_or};
+use super::{Cached, SqlStore, db_error, micros, text, time, unique_or};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::events::{EventType, NewEvent};
 use crate::domain::page::PageRequest;
@@ -50,19 +50,30 @@ impl UserRepo for SqlStore {
         .await
         .map_err(|e| unique_or(e, "email", EMAIL_TAKEN))?;
         self.append_event(&mut tx, event).await?;
-        self.commit_events(tx).await
+        self.commit_events(tx).await?;
+        self.users_cache.written(user);
+        Ok(())
     }
 
     async fn get(&self, id: &str) -> DomainResult<Option<User>> {
         if id.contains('\0') {
             return Ok(None);
         }
+        match self.users_cache.get(id) {
+            Cached::Hit(user) => return Ok(Some(user)),
+            Cached::Deleted => return Ok(None),
+            Cached::Miss => {}
+        }
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.read)
             .await
             .map_err(db_error)?;
-        row.as_ref().map(to_user).transpose()
+        let user = row.as_ref().map(to_user).transpose()?;
+        if let Some(u) = &user {
+            self.users_cache.offer(u);
+        }
+        Ok(user)
     }
 
     async fn get_by_email(&self, email_normalized: &str) -> DomainResult<Option<User>> {
@@ -95,10 +106,13 @@ impl UserRepo for SqlStore {
         .await
         .map_err(|e| unique_or(e, "email", EMAIL_TAKEN))?;
         if done.rows_affected() == 0 {
+            self.users_cache.forget(&user.id);
             return Err(missing_or_stale(&mut tx, "users", &user.id).await);
         }
         self.append_event(&mut tx, event).await?;
-        self.commit_events(tx).await
+        self.commit_events(tx).await?;
+        self.users_cache.written(user);
+        Ok(())
     }
 
     async fn delete(&self, user: &User, event: &NewEvent) -> DomainResult<()> {
@@ -109,8 +123,10 @@ impl UserRepo for SqlStore {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_error)?;
+        let mut deleted_posts = Vec::with_capacity(rows.len());
         for row in &rows {
             let post = super::posts::to_post(row)?;
+            deleted_posts.push(post.id.clone());
             self.append_event(&mut tx, &NewEvent::post(EventType::PostDeleted, &post, event.occurred_at)).await?;
         }
         for table in [
@@ -127,7 +143,12 @@ impl UserRepo for SqlStore {
             return Err(DomainError::not_found("user"));
         }
         self.append_event(&mut tx, event).await?;
-        self.commit_events(tx).await
+        self.commit_events(tx).await?;
+        self.users_cache.deleted(&user.id);
+        for id in &deleted_posts {
+            self.posts_cache.deleted(id);
+        }
+        Ok(())
     }
 
     async fn list(&self, page: &PageRequest) -> DomainResult<Vec<User>> {

@@ -14,5 +14,6 @@ mod posts;
 mod process;
 mod rate_limits;
 mod readme;
+mod soap;
 mod storage;
 mod users;

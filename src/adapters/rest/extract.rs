@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
 
 use super::error::ApiError;
 use crate::domain::error::DomainError;
@@ -37,32 +37,49 @@ pub fn etag(version: i64, variant: &str) -> String {
     format!("\"v{version}{variant}\"")
 }
 
-/// `If-Match: "vN"` as an expected version. `*` or absence means no check; anything else
-/// can never match, which is a 412 like any mismatch.
-pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
-    let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    let version = text
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .strip_prefix('v')
-        .and_then(|v| v.parse::<i64>().ok())
-        .ok_or_else(|| ApiError(DomainError::version_mismatch()))?;
-    Ok(Some(version))
+/// `If-Match` and `If-None-Match`, taken without copying the rest of the headers.
+#[derive(Debug, Default)]
+pub struct Preconditions {
+    if_match: Option<HeaderValue>,
+    if_none_match: Option<HeaderValue>,
 }
 
-/// True when `If-None-Match` lists `tag` (or `*`).
-pub fn none_match(headers: &HeaderMap, tag: &str) -> bool {
-    headers
-        .get_all(axum::http::header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == tag || t == "*")
+impl<S: Send + Sync> FromRequestParts<S> for Preconditions {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            if_match: parts.headers.get(header::IF_MATCH).cloned(),
+            if_none_match: parts.headers.get(header::IF_NONE_MATCH).cloned(),
+        })
+    }
+}
+
+impl Preconditions {
+    /// `If-Match: "vN"` as an expected version. `*` or absence means no check; anything else
+    /// can never match, which is a 412 like any mismatch.
+    pub fn expected_version(&self) -> Result<Option<i64>, ApiError> {
+        let Some(value) = &self.if_match else {
+            return Ok(None);
+        };
+        let text = value.to_str().unwrap_or_default().trim();
+        if text == "*" {
+            return Ok(None);
+        }
+        let version = text
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .strip_prefix('v')
+            .and_then(|v| v.parse::<i64>().ok())
+            .ok_or_else(|| ApiError(DomainError::version_mismatch()))?;
+        Ok(Some(version))
+    }
+
+    /// True when `If-None-Match` lists `tag` (or `*`).
+    pub fn none_match(&self, tag: &str) -> bool {
+        self.if_none_match
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == tag || t == "*"))
+    }
 }

@@ -1,12 +1,12 @@
 //! REST handlers for `/posts`.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 
 use super::dto::{CreatePostRequest, PostList, PostListParams, PostOut, UpdatePostRequest};
 use super::error::{ApiResult, Json, Path, Query};
-use super::extract::{Caller, if_match};
+use super::extract::{Caller, Preconditions};
 use super::respond::{conditional, page, resource};
 use crate::adapters::Shared;
 use crate::domain::post::{Post, PostFilter};
@@ -63,11 +63,11 @@ pub async fn create(
 pub async fn get(
     State(s): State<Shared>,
     Caller(actor): Caller,
-    headers: HeaderMap,
+    pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let post = s.core.posts.get(&actor, &id).await?;
-    Ok(conditional(&headers, post.version, "", PostOut::from(post)))
+    Ok(conditional(&pre, post.version, "", PostOut::from(post)))
 }
 
 /// Change a post (author, editors, admins). `If-Match` guards against lost updates.
@@ -76,11 +76,11 @@ pub async fn get(
 pub async fn update(
     State(s): State<Shared>,
     Caller(actor): Caller,
-    headers: HeaderMap,
+    pre: Preconditions,
     Path(id): Path<String>,
     Json(req): Json<UpdatePostRequest>,
 ) -> ApiResult<Response> {
-    Ok(ok(s.core.posts.update(&actor, &id, req.into(), if_match(&headers)?).await?))
+    Ok(ok(s.core.posts.update(&actor, &id, req.into(), pre.expected_version()?).await?))
 }
 
 /// Delete a post (author, editors, admins).
@@ -88,10 +88,10 @@ pub async fn update(
 pub async fn delete(
     State(s): State<Shared>,
     Caller(actor): Caller,
-    headers: HeaderMap,
+    pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.core.posts.delete(&actor, &id, if_match(&headers)?).await?;
+    s.core.posts.delete(&actor, &id, pre.expected_version()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -100,10 +100,10 @@ pub async fn delete(
 pub async fn publish(
     State(s): State<Shared>,
     Caller(actor): Caller,
-    headers: HeaderMap,
+    pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(ok(s.core.posts.publish(&actor, &id, if_match(&headers)?).await?))
+    Ok(ok(s.core.posts.publish(&actor, &id, pre.expected_version()?).await?))
 }
 
 /// Return a post to draft (editors and admins).
@@ -111,8 +111,8 @@ pub async fn publish(
 pub async fn unpublish(
     State(s): State<Shared>,
     Caller(actor): Caller,
-    headers: HeaderMap,
+    pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(ok(s.core.posts.unpublish(&actor, &id, if_match(&headers)?).await?))
+    Ok(ok(s.core.posts.unpublish(&actor, &id, pre.expected_version()?).await?))
 }

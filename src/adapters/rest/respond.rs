@@ -1,11 +1,11 @@
 //! Response shapes shared by handlers: resources with ETags, conditional GETs, pages with Links.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{etag, none_match};
+use super::extract::{Preconditions, etag};
 use crate::adapters::Shared;
 use crate::domain::page::{Page, PageRequest};
 
@@ -29,9 +29,9 @@ pub fn resource<T: Serialize>(
 }
 
 /// 304 when `If-None-Match` already has this version, else the resource.
-pub fn conditional<T: Serialize>(req_headers: &HeaderMap, version: i64, variant: &str, body: T) -> Response {
+pub fn conditional<T: Serialize>(pre: &Preconditions, version: i64, variant: &str, body: T) -> Response {
     let tag = etag(version, variant);
-    if none_match(req_headers, &tag) {
+    if pre.none_match(&tag) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         if let Ok(v) = HeaderValue::from_str(&tag) {
             response.headers_mut().insert(header::ETAG, v);

@@ -1,14 +1,14 @@
 //! REST handlers for `/users`.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 
 use super::dto::{
     PageParams, PostList, PostOut, RegisterRequest, UpdateUserRequest, UserList, UserOut, UserPostsParams,
 };
 use super::error::{ApiResult, Json, Path, Query};
-use super::extract::{Caller, if_match};
+use super::extract::{Caller, Preconditions};
 use super::respond::{conditional, page, resource};
 use crate::adapters::Shared;
 use crate::domain::post::PostFilter;
@@ -46,9 +46,9 @@ pub async fn list(
 
 /// The caller's own profile.
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", responses((status = 200, body = UserOut)))]
-pub async fn me(State(s): State<Shared>, Caller(actor): Caller, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn me(State(s): State<Shared>, Caller(actor): Caller, pre: Preconditions) -> ApiResult<Response> {
     let user = s.core.users.me(&actor).await?;
-    Ok(conditional(&headers, user.version, "", UserOut::from(user)))
+    Ok(conditional(&pre, user.version, "", UserOut::from(user)))
 }
 
 /// A user: every field for the user and admins, else the public profile.
@@ -57,11 +57,11 @@ pub async fn me(State(s): State<Shared>, Caller(actor): Caller, headers: HeaderM
 pub async fn get(
     State(s): State<Shared>,
     Caller(actor): Caller,
-    headers: HeaderMap,
+    pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let view = s.core.users.get(&actor, &id).await?;
-    Ok(conditional(&headers, view.version(), variant(&view), UserOut::from(view)))
+    Ok(conditional(&pre, view.version(), variant(&view), UserOut::from(view)))
 }
 
 /// Change a profile (yourself, or anyone as admin). `If-Match` guards against lost updates.
@@ -70,11 +70,11 @@ pub async fn get(
 pub async fn update(
     State(s): State<Shared>,
     Caller(actor): Caller,
-    headers: HeaderMap,
+    pre: Preconditions,
     Path(id): Path<String>,
     Json(req): Json<UpdateUserRequest>,
 ) -> ApiResult<Response> {
-    let user = s.core.users.update(&actor, &id, req.into(), if_match(&headers)?).await?;
+    let user = s.core.users.update(&actor, &id, req.into(), pre.expected_version()?).await?;
     Ok(resource(StatusCode::OK, user.version, "", UserOut::from(user), None))
 }
 
@@ -83,10 +83,10 @@ pub async fn update(
 pub async fn delete(
     State(s): State<Shared>,
     Caller(actor): Caller,
-    headers: HeaderMap,
+    pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.core.users.delete(&actor, &id, if_match(&headers)?).await?;
+    s.core.users.delete(&actor, &id, pre.expected_version()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

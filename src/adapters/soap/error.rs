@@ -11,6 +11,9 @@ use super::writer::{XmlOut, envelope, escape};
 use crate::domain::error::{DomainError, ErrorCode};
 use crate::platform::request_id;
 
+/// Writes fault header blocks into the envelope.
+type HeaderWriter<'a> = Box<dyn Fn(&mut XmlOut) + 'a>;
+
 /// Why a request failed, in SOAP terms.
 #[derive(Debug)]
 pub enum FaultKind {
@@ -144,7 +147,7 @@ impl Fault {
 
     /// SOAP 1.2 header blocks of the fault: `Upgrade` for a version mismatch, `NotUnderstood`
     /// for each block not understood.
-    fn header(&self) -> Option<Box<dyn Fn(&mut XmlOut) + '_>> {
+    fn header(&self) -> Option<HeaderWriter<'_>> {
         if self.version != Version::Soap12 {
             return None;
         }
