@@ -6,6 +6,10 @@ use polyport::domain::user::{RegisterUser, Role};
 use polyport::startup::{Application, build_core};
 use polyport::telemetry;
 
+/// mimalloc: glibc's allocator contends on its arena locks under many small request allocations.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -36,7 +35,7 @@ use crate::storage::{PoolSettings, SqlStore};
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
-    router: Router,
+    app: http::HttpApp,
     store: SqlStore,
     shutdown: Shutdown,
     settings: Settings,
@@ -115,7 +114,7 @@ impl Application {
         };
         let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
-        Ok(Self { listener, addr, router: http::router(shared), store, shutdown, settings, housekeeping, core })
+        Ok(Self { listener, addr, app: http::HttpApp::new(shared), store, shutdown, settings, housekeeping, core })
     }
 
     /// The bound address (the real port when bound to port 0).
@@ -134,7 +133,7 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT or the shutdown handle, then drains within the deadline.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { listener, addr, router, store, shutdown, settings, housekeeping, .. } = self;
+        let Application { listener, addr, app, store, shutdown, settings, housekeeping, .. } = self;
         print_urls(addr);
         tokio::spawn(housekeeping.run(shutdown.clone()));
         let signal_shutdown = shutdown.clone();
@@ -173,7 +172,7 @@ impl Application {
                 () = shutdown.wait() => break,
             };
             let _ = stream.set_nodelay(true);
-            let service = router.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+            let service = app.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });

@@ -23,7 +23,41 @@ use crate::domain::error::{DomainError, ErrorCode};
 use crate::platform::metrics::{CodeLabels, RequestLabels, RouteLabels};
 use crate::platform::request_id;
 
-pub fn router(shared: Shared) -> Router {
+/// The whole HTTP surface. Requests carrying `Origin` (browsers) go through the CORS layer;
+/// others skip it, so server-to-server calls don't pay for headers only browsers read.
+#[derive(Clone)]
+pub struct HttpApp {
+    plain: Router,
+    browser: Router,
+}
+
+impl HttpApp {
+    pub fn new(shared: Shared) -> Self {
+        let plain = router(shared.clone());
+        let browser = plain.clone().layer(cors(&shared.cors_origins));
+        Self { plain, browser }
+    }
+}
+
+impl<B> tower::Service<axum::http::Request<B>> for HttpApp
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = <Router as tower::Service<axum::http::Request<B>>>::Future;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        if req.headers().contains_key(header::ORIGIN) { self.browser.call(req) } else { self.plain.call(req) }
+    }
+}
+
+fn router(shared: Shared) -> Router {
     let body_limit = shared.limits.body_bytes;
     Router::new()
         .merge(super::rest::routes(shared.clone()))
@@ -47,7 +81,6 @@ pub fn router(shared: Shared) -> Router {
             ApiError(DomainError::internal(anyhow::anyhow!("handler panicked"))).into_response()
         }))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(cors(&shared.cors_origins))
         .layer(from_fn_with_state(shared, observe))
 }
 

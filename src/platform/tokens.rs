@@ -40,7 +40,12 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     validation: Validation,
     access_ttl_secs: u64,
+    /// Tokens whose signature already verified, so a client reusing its token (the common
+    /// case) costs a lookup instead of a decode and an HMAC. Expiry is still checked per use.
+    verified: std::sync::RwLock<std::collections::HashMap<String, Claims>>,
 }
+
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl JwtKeys {
     pub fn new(secret: &SecretString, access_ttl_secs: u64) -> Self {
@@ -54,6 +59,7 @@ impl JwtKeys {
             decoding: DecodingKey::from_secret(bytes),
             validation,
             access_ttl_secs,
+            verified: Default::default(),
         }
     }
 
@@ -87,6 +93,31 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, issuer, expiry (no leeway) and the token type.
     pub fn verify(&self, token: &str, expected: TokenType) -> DomainResult<Claims> {
+        let known = self.verified.read().unwrap_or_else(|e| e.into_inner()).get(token).cloned();
+        let claims = match known {
+            Some(claims) => {
+                if claims.exp <= chrono::Utc::now().timestamp() {
+                    return Err(DomainError::unauthenticated("the access token has expired"));
+                }
+                claims
+            }
+            None => {
+                let claims = self.decode(token)?;
+                let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+                if verified.len() >= VERIFIED_CAPACITY {
+                    verified.clear();
+                }
+                verified.insert(token.to_string(), claims.clone());
+                claims
+            }
+        };
+        if claims.typ != expected {
+            return Err(DomainError::unauthenticated("wrong token type"));
+        }
+        Ok(claims)
+    }
+
+    fn decode(&self, token: &str) -> DomainResult<Claims> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
@@ -94,9 +125,6 @@ impl JwtKeys {
                 _ => DomainError::unauthenticated("invalid access token"),
             }
         })?;
-        if data.claims.typ != expected {
-            return Err(DomainError::unauthenticated("wrong token type"));
-        }
         Ok(data.claims)
     }
 }

@@ -2,7 +2,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -39,7 +39,11 @@ pub async fn gate(State(shared): State<Shared>, mut req: Request, next: Next) ->
         match authn {
             Ok(actor) => {
                 req.extensions_mut().insert(actor);
-                next.run(req).await
+                if req.method() == Method::POST && req.headers().contains_key("idempotency-key") {
+                    idempotent(&shared, req, next).await
+                } else {
+                    next.run(req).await
+                }
             }
             Err(e) => ApiError(e).into_response(),
         }
@@ -48,24 +52,25 @@ pub async fn gate(State(shared): State<Shared>, mut req: Request, next: Next) ->
     response
 }
 
+const LIMIT: [HeaderName; 2] =
+    [HeaderName::from_static("ratelimit-limit"), HeaderName::from_static("x-ratelimit-limit")];
+const REMAINING: [HeaderName; 2] =
+    [HeaderName::from_static("ratelimit-remaining"), HeaderName::from_static("x-ratelimit-remaining")];
+const RESET: [HeaderName; 2] =
+    [HeaderName::from_static("ratelimit-reset"), HeaderName::from_static("x-ratelimit-reset")];
+
 fn rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
-    for (names, value) in [
-        (["ratelimit-limit", "x-ratelimit-limit"], d.limit),
-        (["ratelimit-remaining", "x-ratelimit-remaining"], d.remaining),
-        (["ratelimit-reset", "x-ratelimit-reset"], d.reset_secs),
-    ] {
+    for (names, value) in [(LIMIT, d.limit), (REMAINING, d.remaining), (RESET, d.reset_secs)] {
+        let value = HeaderValue::from(value);
         for name in names {
-            headers.insert(name, HeaderValue::from(value));
+            headers.insert(name, value.clone());
         }
     }
 }
 
 /// `Idempotency-Key` on POST: replays the first response, refuses reuse with another body
 /// (422) and concurrent duplicates (409). Keys are scoped to the caller.
-pub async fn idempotency(State(shared): State<Shared>, req: Request, next: Next) -> Response {
-    if req.method() != Method::POST || !req.headers().contains_key("idempotency-key") {
-        return next.run(req).await;
-    }
+async fn idempotent(shared: &Shared, req: Request, next: Next) -> Response {
     let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let scope = match req.extensions().get::<Actor>() {
         Some(Actor::User(p)) => format!("user:{}", p.user_id),

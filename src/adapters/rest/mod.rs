@@ -34,7 +34,6 @@ pub fn routes(shared: Shared) -> Router {
         .route("/posts/{id}/unpublish", post(posts::unpublish))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", delete(api_keys::revoke))
-        .layer(from_fn_with_state(shared.clone(), middleware::idempotency))
         .layer(from_fn_with_state(shared.clone(), middleware::gate))
         .with_state(shared);
     Router::new().nest("/api/v1", api)
