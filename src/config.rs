@@ -123,6 +123,35 @@ pub struct Settings {
     /// Memory budget of each of the user and post caches, in MiB.
     #[arg(long, env = "POLYPORT_CACHE_MB", default_value_t = 64)]
     pub cache_mb: usize,
+    /// Open event streams (SSE + WebSocket) allowed in total.
+    #[arg(long, env = "POLYPORT_STREAMS_MAX", default_value_t = 20_000)]
+    pub streams_max: usize,
+    /// Open event streams allowed per principal (user or API key) or anonymous address.
+    #[arg(long, env = "POLYPORT_STREAMS_PER_CALLER", default_value_t = 32)]
+    pub streams_per_caller: usize,
+    /// Subscriptions one WebSocket connection may hold.
+    #[arg(long, env = "POLYPORT_WS_MAX_SUBSCRIPTIONS", default_value_t = 16)]
+    pub ws_max_subscriptions: usize,
+    /// Frames queued for one WebSocket client before it counts as lagging (closed with 1013).
+    #[arg(long, env = "POLYPORT_WS_SEND_QUEUE", default_value_t = 256)]
+    pub ws_send_queue: usize,
+    /// Largest WebSocket message accepted from a client, in bytes (larger: close 1009).
+    #[arg(long, env = "POLYPORT_WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub ws_max_message_bytes: usize,
+    /// Seconds between server pings on WebSocket connections.
+    #[arg(long, env = "POLYPORT_WS_PING_SECS", default_value_t = 30)]
+    pub ws_ping_secs: u64,
+    /// Seconds between SSE keep-alive comments.
+    #[arg(long, env = "POLYPORT_SSE_KEEPALIVE_SECS", default_value_t = 15)]
+    pub sse_keepalive_secs: u64,
+    /// Seconds between checks that a stream's credential was not revoked (the bound on how
+    /// long a revoked session keeps receiving).
+    #[arg(long, env = "POLYPORT_STREAM_REVALIDATE_SECS", default_value_t = 5)]
+    pub stream_revalidate_secs: u64,
+    /// Milliseconds between event-log polls (the bound on cross-instance delivery delay; events
+    /// written by this instance are delivered at once).
+    #[arg(long, env = "POLYPORT_EVENT_POLL_MS", default_value_t = 250)]
+    pub event_poll_ms: u64,
     /// Hours an idempotency key and its response are kept (at least 24).
     #[arg(long, env = "POLYPORT_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24)]
     pub idempotency_retention_hours: i64,

@@ -15,11 +15,12 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::adapters::{Limits, Shared, SharedInner, http};
+use crate::adapters::{Limits, Shared, SharedInner, StreamSettings, http};
 use crate::config::Settings;
 use crate::domain::ports::{Clock, SystemClock};
 use crate::domain::service::{Core, Deps};
 use crate::platform::authn::Authenticator;
+use crate::platform::bus::EventBus;
 use crate::platform::cursor::CursorCodec;
 use crate::platform::idempotency::Idempotency;
 use crate::platform::jobs::Housekeeping;
@@ -27,6 +28,7 @@ use crate::platform::metrics::Metrics;
 use crate::platform::passwords::Argon2Hasher;
 use crate::platform::ratelimit::RateLimiter;
 use crate::platform::shutdown::{Shutdown, os_signal};
+use crate::platform::streams::StreamLimits;
 use crate::platform::throttle::FailedLoginThrottle;
 use crate::platform::tokens::JwtKeys;
 use crate::storage::{PoolSettings, SqlStore};
@@ -41,6 +43,7 @@ pub struct Application {
     settings: Settings,
     housekeeping: Housekeeping,
     core: Core,
+    bus: Arc<EventBus>,
 }
 
 /// Opens the store and builds the core over it (also used by `polyport admin`).
@@ -87,6 +90,14 @@ impl Application {
             retention,
         );
         let shutdown = Shutdown::default();
+        let bus = EventBus::new(
+            core.deps.events.clone(),
+            store.appended_signal(),
+            Duration::from_millis(settings.event_poll_ms.max(10)),
+            4096,
+        );
+        let observer = store.clone();
+        bus.observe(move |event| observer.observe(event));
         let shared = Shared::new(SharedInner {
             core: core.clone(),
             authn: Authenticator { jwt, core: core.clone() },
@@ -103,6 +114,17 @@ impl Application {
             shutdown: shutdown.clone(),
             health: store_arc.clone(),
             cors_origins: settings.cors_origins.clone(),
+            bus: bus.clone(),
+            streams: StreamLimits::new(settings.streams_max, settings.streams_per_caller),
+            stream_settings: StreamSettings {
+                sse_keepalive: Duration::from_secs(settings.sse_keepalive_secs.max(1)),
+                revalidate: Duration::from_secs(settings.stream_revalidate_secs.max(1)),
+                ws_max_subscriptions: settings.ws_max_subscriptions,
+                ws_send_queue: settings.ws_send_queue.max(1),
+                ws_max_message_bytes: settings.ws_max_message_bytes,
+                ws_ping: Duration::from_secs(settings.ws_ping_secs.max(1)),
+                stream_token_ttl_secs: 60,
+            },
         });
         let housekeeping = Housekeeping {
             idempotency: store_arc.clone(),
@@ -114,7 +136,7 @@ impl Application {
         };
         let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
-        Ok(Self { listener, addr, app: http::HttpApp::new(shared), store, shutdown, settings, housekeeping, core })
+        Ok(Self { listener, addr, app: http::HttpApp::new(shared), store, shutdown, settings, housekeeping, core, bus })
     }
 
     /// The bound address (the real port when bound to port 0).
@@ -133,9 +155,10 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT or the shutdown handle, then drains within the deadline.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { listener, addr, app, store, shutdown, settings, housekeeping, .. } = self;
+        let Application { listener, addr, app, store, shutdown, settings, housekeeping, bus, .. } = self;
         print_urls(addr);
         tokio::spawn(housekeeping.run(shutdown.clone()));
+        tokio::spawn(bus.run(shutdown.clone()));
         let signal_shutdown = shutdown.clone();
         tokio::spawn(async move {
             os_signal().await;

@@ -61,6 +61,7 @@ fn router(shared: Shared) -> Router {
     let body_limit = shared.limits.body_bytes;
     Router::new()
         .merge(super::rest::routes(shared.clone()))
+        .merge(super::sse::routes(shared.clone()))
         .merge(super::soap::routes(shared.clone()))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi::ApiDoc::openapi()))
         .merge(

@@ -1,19 +1,23 @@
 //! Protocol adapters over the one core. Each imports domain + platform, never storage.
 
 pub mod http;
+pub mod http_error;
 pub mod rest;
 pub mod soap;
+pub mod sse;
 
 use std::sync::Arc;
 
 use crate::domain::ports::Health;
 use crate::domain::service::Core;
 use crate::platform::authn::Authenticator;
+use crate::platform::bus::EventBus;
 use crate::platform::cursor::CursorCodec;
 use crate::platform::idempotency::Idempotency;
 use crate::platform::metrics::Metrics;
 use crate::platform::ratelimit::RateLimiter;
 use crate::platform::shutdown::Shutdown;
+use crate::platform::streams::StreamLimits;
 
 /// Request budgets per minute.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +26,19 @@ pub struct Limits {
     pub per_anonymous: u64,
     pub body_bytes: usize,
     pub request_timeout: std::time::Duration,
+}
+
+/// Knobs of the long-lived streams (SSE, WebSocket).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    pub sse_keepalive: std::time::Duration,
+    pub revalidate: std::time::Duration,
+    pub ws_max_subscriptions: usize,
+    pub ws_send_queue: usize,
+    pub ws_max_message_bytes: usize,
+    pub ws_ping: std::time::Duration,
+    /// How long a stream token may wait before it opens a stream.
+    pub stream_token_ttl_secs: u64,
 }
 
 /// What every adapter shares: the core and the platform services. Cheap to clone.
@@ -53,4 +70,7 @@ pub struct SharedInner {
     pub shutdown: Shutdown,
     pub health: Arc<dyn Health>,
     pub cors_origins: Vec<String>,
+    pub bus: Arc<EventBus>,
+    pub streams: Arc<StreamLimits>,
+    pub stream_settings: StreamSettings,
 }

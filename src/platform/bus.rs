@@ -27,7 +27,11 @@ pub struct EventBus {
     tx: broadcast::Sender<Arc<StoredEvent>>,
     published: AtomicI64,
     published_changed: Notify,
+    observers: std::sync::RwLock<Vec<Observer>>,
 }
+
+/// Called with every event the tailer reads, before subscribers see it (cache upkeep).
+type Observer = Box<dyn Fn(&StoredEvent) + Send + Sync>;
 
 impl EventBus {
     /// `capacity` is how far a live subscriber may fall behind before it re-reads the log.
@@ -39,7 +43,13 @@ impl EventBus {
             tx: broadcast::channel(capacity).0,
             published: AtomicI64::new(-1),
             published_changed: Notify::new(),
+            observers: Default::default(),
         })
+    }
+
+    /// Registers a function that sees every event as it is read from the log.
+    pub fn observe(&self, f: impl Fn(&StoredEvent) + Send + Sync + 'static) {
+        self.observers.write().unwrap_or_else(|e| e.into_inner()).push(Box::new(f));
     }
 
     /// Tails the log until shutdown. Starts after the newest event: history is served by replay.
@@ -60,10 +70,15 @@ impl EventBus {
         loop {
             match self.log.read_after(last, BATCH).await {
                 Ok(batch) => {
+                    let observers = self.observers.read().unwrap_or_else(|e| e.into_inner());
                     for event in &batch {
                         last = event.id;
+                        for observe in observers.iter() {
+                            observe(event);
+                        }
                         let _ = self.tx.send(Arc::new(event.clone()));
                     }
+                    drop(observers);
                     self.set_published(last);
                     if batch.len() == BATCH as usize {
                         continue;

@@ -1,110 +1,16 @@
-//! REST error mapping (the only place that knows HTTP statuses for domain codes) and the
-//! extractors whose rejections come back in our envelope.
+//! REST request extractors whose rejections come back in our error envelope, which lives in
+//! `adapters::http_error` (shared with SSE and WebSocket handshakes).
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
-use utoipa::ToSchema;
 
-use crate::domain::error::{DomainError, ErrorCode, FieldIssue};
-use crate::platform::request_id;
-
-/// A domain error on its way to the wire.
-#[derive(Debug)]
-pub struct ApiError(pub DomainError);
-
-impl From<DomainError> for ApiError {
-    fn from(e: DomainError) -> Self {
-        Self(e)
-    }
-}
-
-/// The REST status of each code (CONFLICT from an `If-Match` version check is 412).
-pub fn status_of(err: &DomainError) -> StatusCode {
-    match err.code {
-        ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-        ErrorCode::ValidationFailed | ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Conflict if err.version_mismatch => StatusCode::PRECONDITION_FAILED,
-        ErrorCode::Conflict | ErrorCode::IdempotencyInProgress => StatusCode::CONFLICT,
-        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// The error envelope: `{"error": {code, message, details, request_id}}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorObject,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorObject {
-    /// One of the contract's error codes.
-    #[schema(example = "VALIDATION_FAILED")]
-    pub code: String,
-    pub message: String,
-    pub details: Vec<FieldIssueBody>,
-    pub request_id: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FieldIssueBody {
-    pub field: String,
-    pub issue: String,
-}
-
-/// What the logging middleware reads to log an error once, inside the request span.
-#[derive(Debug, Clone)]
-pub struct LoggedError {
-    pub code: ErrorCode,
-    pub message: String,
-    pub cause: Option<String>,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let err = self.0;
-        let status = status_of(&err);
-        let body = ErrorBody {
-            error: ErrorObject {
-                code: err.code.as_str().to_string(),
-                message: err.message.clone(),
-                details: err
-                    .details
-                    .iter()
-                    .map(|FieldIssue { field, issue }| FieldIssueBody { field: field.clone(), issue: issue.clone() })
-                    .collect(),
-                request_id: request_id::current(),
-            },
-        };
-        let mut response = (status, axum::Json(body)).into_response();
-        let headers = response.headers_mut();
-        if let Some(secs) = err.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if err.code == ErrorCode::Unauthenticated {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"polyport\""));
-        }
-        response.extensions_mut().insert(Arc::new(LoggedError {
-            code: err.code,
-            message: err.message,
-            cause: err.source.map(|s| format!("{s:#}")),
-        }));
-        response
-    }
-}
-
-pub type ApiResult<T> = Result<T, ApiError>;
+pub use crate::adapters::http_error::{
+    ApiError, ApiResult, ErrorBody, ErrorObject, FieldIssueBody, LoggedError, too_large,
+};
+use crate::domain::error::DomainError;
 
 /// JSON body extractor: malformed JSON, wrong types and unknown fields are INVALID_REQUEST,
 /// oversize bodies PAYLOAD_TOO_LARGE, all in our envelope.
@@ -138,10 +44,6 @@ fn json_rejection(rejection: JsonRejection) -> DomainError {
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         other => DomainError::invalid(other.body_text()),
     }
-}
-
-pub fn too_large() -> DomainError {
-    DomainError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
 }
 
 /// Query-string extractor with our envelope on rejection.

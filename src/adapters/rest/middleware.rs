@@ -10,10 +10,10 @@ use super::error::{ApiError, too_large};
 use super::extract::client_ip;
 use crate::adapters::Shared;
 use crate::domain::error::DomainError;
-use crate::domain::policy::{Actor, Credential};
+use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
 use crate::platform::idempotency::{Begin, fingerprint};
-use crate::platform::ratelimit::Decision;
+use crate::platform::ratelimit::{Decision, caller_key};
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
@@ -25,13 +25,8 @@ pub async fn gate(State(shared): State<Shared>, mut req: Request, next: Next) ->
     let ip = client_ip(req.extensions()).unwrap_or_else(|| "unknown".into());
     let headers = req.headers();
     let authn = shared.authn.authenticate(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await;
-    let (key, limit) = match &authn {
-        Ok(Actor::User(p)) => match &p.credential {
-            Credential::ApiKey { key_id, .. } => (format!("key:{key_id}"), shared.limits.per_principal),
-            Credential::AccessToken { .. } => (format!("user:{}", p.user_id), shared.limits.per_principal),
-        },
-        _ => (format!("ip:{ip}"), shared.limits.per_anonymous),
-    };
+    let (key, principal) = caller_key(authn.as_ref().unwrap_or(&Actor::Anonymous), &ip);
+    let limit = if principal { shared.limits.per_principal } else { shared.limits.per_anonymous };
     let decision = shared.limiter.check(&key, limit, 1);
     let mut response = if !decision.allowed {
         ApiError(DomainError::rate_limited(decision.reset_secs)).into_response()

@@ -17,12 +17,12 @@ use super::ops::{Call, dispatch};
 use super::schema::{self, NS, Operation};
 use super::security;
 use crate::domain::error::{DomainError, DomainResult};
-use crate::domain::policy::{Actor, Credential};
+use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
 use crate::domain::service::ClientInfo;
 use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::metrics::CodeLabels;
-use crate::platform::ratelimit::Decision;
+use crate::platform::ratelimit::{Decision, caller_key};
 
 /// An answer on its way to the wire.
 struct Reply {
@@ -93,13 +93,8 @@ fn media_type(headers: &HeaderMap) -> (Option<Version>, Option<String>) {
 /// The budget key of a caller, exactly as the REST gate keys it.
 fn budget(s: &SoapState, actor: &DomainResult<Actor>, ip: &str) -> Decision {
     let shared = &s.shared;
-    let (key, limit) = match actor {
-        Ok(Actor::User(p)) => match &p.credential {
-            Credential::ApiKey { key_id, .. } => (format!("key:{key_id}"), shared.limits.per_principal),
-            Credential::AccessToken { .. } => (format!("user:{}", p.user_id), shared.limits.per_principal),
-        },
-        _ => (format!("ip:{ip}"), shared.limits.per_anonymous),
-    };
+    let (key, principal) = caller_key(actor.as_ref().unwrap_or(&Actor::Anonymous), ip);
+    let limit = if principal { shared.limits.per_principal } else { shared.limits.per_anonymous };
     shared.limiter.check(&key, limit, 1)
 }
 

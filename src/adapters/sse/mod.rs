@@ -1,0 +1,121 @@
+//! Server-Sent Events at `GET /api/v1/events`: the event log, live and resumable, with
+//! authorization at delivery; plus `POST /api/v1/events/token` for EventSource credentials.
+
+mod stream;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::adapters::Shared;
+use crate::adapters::http_error::ApiError;
+use crate::domain::delivery::Topic;
+use crate::domain::error::{DomainError, DomainResult};
+use crate::platform::authn::Authenticated;
+use crate::platform::ratelimit::caller_key;
+use crate::platform::tokens::TokenType;
+
+pub fn routes(shared: Shared) -> Router {
+    Router::new().route("/api/v1/events", get(open)).route("/api/v1/events/token", post(mint_token)).with_state(shared)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
+}
+
+fn client_ip(ext: &axum::http::Extensions) -> String {
+    ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".into(), |c| c.0.ip().to_string())
+}
+
+/// Charges the caller's request budget, as every protocol does.
+fn charge(s: &Shared, auth: &Authenticated, ip: &str) -> DomainResult<String> {
+    let (key, principal) = caller_key(&auth.actor, ip);
+    let limit = if principal { s.limits.per_principal } else { s.limits.per_anonymous };
+    let decision = s.limiter.check(&key, limit, 1);
+    if decision.allowed { Ok(key) } else { Err(DomainError::rate_limited(decision.reset_secs)) }
+}
+
+/// The stream's parameters: `topics` (comma separated, may repeat), `after`, `access_token`.
+struct Params {
+    topics: Vec<Topic>,
+    after: Option<i64>,
+    access_token: Option<String>,
+}
+
+fn params(pairs: Vec<(String, String)>, last_event_id: Option<&str>) -> DomainResult<Params> {
+    let mut topics = Vec::new();
+    let mut after = None;
+    let mut access_token = None;
+    for (k, v) in pairs {
+        match k.as_str() {
+            "topics" | "topic" => topics.extend(v.split(',').filter(|t| !t.is_empty()).map(str::to_string)),
+            "after" => after = Some(v),
+            "access_token" => access_token = Some(v),
+            _ => {}
+        }
+    }
+    let resume = last_event_id.map(str::to_string).or(after);
+    let after = match resume.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => Some(
+            v.parse::<i64>()
+                .map_err(|_| DomainError::invalid("`after` must be an event id").with_detail("after", "invalid"))?,
+        ),
+        None => None,
+    };
+    Ok(Params { topics: Topic::parse_all(&topics)?, after, access_token })
+}
+
+async fn open(
+    State(s): State<Shared>,
+    ext: axum::http::Extensions,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    match start(&s, &ext, &headers, pairs).await {
+        Ok(response) => response,
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+async fn start(
+    s: &Shared,
+    ext: &axum::http::Extensions,
+    headers: &HeaderMap,
+    pairs: Vec<(String, String)>,
+) -> DomainResult<Response> {
+    let p = params(pairs, header(headers, "last-event-id"))?;
+    let (authorization, api_key) = (header(headers, "authorization"), header(headers, "x-api-key"));
+    let auth = match p.access_token {
+        Some(_) if authorization.is_some() || api_key.is_some() => {
+            return Err(DomainError::invalid("send credentials in a header or as access_token, not both"));
+        }
+        Some(token) => s.authn.token(&token, TokenType::Stream)?,
+        None => s.authn.authenticate_until(authorization, api_key).await?,
+    };
+    let key = charge(s, &auth, &client_ip(ext))?;
+    let slot = s.streams.acquire(&key)?;
+    let subscription = s.bus.subscribe(p.after).await?;
+    Ok(stream::respond(s, auth, p.topics, subscription, slot))
+}
+
+/// Mints a stream token (EventSource cannot send headers; access tokens never go in URLs).
+#[utoipa::path(post, path = "/api/v1/events/token", tag = "events",
+    responses((status = 201, description = "`{token, expires_in}`: pass as `access_token` to GET /api/v1/events")))]
+pub async fn mint_token(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let minted = async {
+        let auth = s.authn.authenticate_until(header(&headers, "authorization"), header(&headers, "x-api-key")).await?;
+        s.authn.mint_stream_token(&auth, s.stream_settings.stream_token_ttl_secs)
+    };
+    match minted.await {
+        Ok(token) => (
+            StatusCode::CREATED,
+            axum::Json(json!({"token": token, "expires_in": s.stream_settings.stream_token_ttl_secs})),
+        )
+            .into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
