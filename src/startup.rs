@@ -44,6 +44,7 @@ pub struct Application {
     housekeeping: Housekeeping,
     core: Core,
     bus: Arc<EventBus>,
+    streams: Arc<StreamLimits>,
 }
 
 /// Opens the store and builds the core over it (also used by `polyport admin`).
@@ -96,6 +97,7 @@ impl Application {
             Duration::from_millis(settings.event_poll_ms.max(10)),
             4096,
         );
+        let streams = StreamLimits::new(settings.streams_max, settings.streams_per_caller);
         let observer = store.clone();
         bus.observe(move |event| observer.observe(event));
         let shared = Shared::new(SharedInner {
@@ -115,7 +117,7 @@ impl Application {
             health: store_arc.clone(),
             cors_origins: settings.cors_origins.clone(),
             bus: bus.clone(),
-            streams: StreamLimits::new(settings.streams_max, settings.streams_per_caller),
+            streams: streams.clone(),
             stream_settings: StreamSettings {
                 sse_keepalive: Duration::from_secs(settings.sse_keepalive_secs.max(1)),
                 revalidate: Duration::from_secs(settings.stream_revalidate_secs.max(1)),
@@ -136,7 +138,18 @@ impl Application {
         };
         let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
-        Ok(Self { listener, addr, app: http::HttpApp::new(shared), store, shutdown, settings, housekeeping, core, bus })
+        Ok(Self {
+            listener,
+            addr,
+            app: http::HttpApp::new(shared),
+            store,
+            shutdown,
+            settings,
+            housekeeping,
+            core,
+            bus,
+            streams,
+        })
     }
 
     /// The bound address (the real port when bound to port 0).
@@ -155,7 +168,7 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT or the shutdown handle, then drains within the deadline.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { listener, addr, app, store, shutdown, settings, housekeeping, bus, .. } = self;
+        let Application { listener, addr, app, store, shutdown, settings, housekeeping, bus, streams, .. } = self;
         print_urls(addr);
         tokio::spawn(housekeeping.run(shutdown.clone()));
         tokio::spawn(bus.run(shutdown.clone()));
@@ -215,8 +228,17 @@ impl Application {
             deadline_secs = settings.shutdown_deadline_secs,
             "shutting down: no new connections, draining in-flight requests"
         );
-        if tokio::time::timeout(settings.shutdown_deadline(), graceful.shutdown()).await.is_err() {
-            tracing::warn!("shutdown deadline reached with connections still open; closing them");
+        let drained = async {
+            graceful.shutdown().await;
+            while streams.open() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        if tokio::time::timeout(settings.shutdown_deadline(), drained).await.is_err() {
+            tracing::warn!(
+                streams = streams.open(),
+                "shutdown deadline reached with connections still open; closing them"
+            );
         }
         store.close().await;
         tracing::info!("stopped");

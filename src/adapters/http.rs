@@ -62,6 +62,7 @@ fn router(shared: Shared) -> Router {
     Router::new()
         .merge(super::rest::routes(shared.clone()))
         .merge(super::sse::routes(shared.clone()))
+        .merge(super::ws::routes(shared.clone()))
         .merge(super::soap::routes(shared.clone()))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi::ApiDoc::openapi()))
         .merge(

@@ -5,6 +5,7 @@ pub mod http_error;
 pub mod rest;
 pub mod soap;
 pub mod sse;
+pub mod ws;
 
 use std::sync::Arc;
 

@@ -32,6 +32,15 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Failures worth retrying with the same idempotency key (nothing was decided).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Internal | Self::Unavailable | Self::RateLimited | Self::IdempotencyInProgress)
+    }
+
+    pub fn parse(s: &str) -> Option<ErrorCode> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     pub const ALL: [ErrorCode; 12] = [
         Self::InvalidRequest,
         Self::ValidationFailed,

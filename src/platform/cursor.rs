@@ -9,6 +9,20 @@ use crate::domain::error::{DomainError, DomainResult};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The cursor context of the user list, the same on every protocol.
+pub const USERS_CONTEXT: &str = "users";
+
+/// The cursor context of a filtered post list: a cursor only continues the same query, and a
+/// cursor from one protocol continues the same list on another.
+pub fn posts_context(f: &crate::domain::post::PostFilter) -> String {
+    format!(
+        "posts|{}|{}|{}",
+        f.author_id.as_deref().unwrap_or_default(),
+        f.status.map_or("", |s| s.as_str()),
+        f.tag.as_deref().unwrap_or_default()
+    )
+}
+
 /// Encodes `(query context, last key)` as `base64(payload).base64(mac)`.
 #[derive(Clone)]
 pub struct CursorCodec {

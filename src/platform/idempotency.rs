@@ -83,9 +83,10 @@ impl Idempotency {
         }
     }
 
-    /// Saves the response for replay. Failures worth retrying (5xx, 429) release the key instead.
-    pub async fn finish(&self, ticket: Ticket, response: SavedResponse) {
-        let result = if response.status >= 500 || response.status == 429 {
+    /// Saves the response for replay. A `retryable` failure (internal, unavailable, rate
+    /// limited) releases the key instead, so the client's retry runs again.
+    pub async fn finish(&self, ticket: Ticket, response: SavedResponse, retryable: bool) {
+        let result = if retryable {
             self.store.release(&ticket.scope, &ticket.key).await
         } else {
             self.store.complete(&ticket.scope, &ticket.key, &response, self.clock.now()).await

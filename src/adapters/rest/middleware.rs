@@ -93,7 +93,8 @@ async fn idempotent(shared: &Shared, req: Request, next: Next) -> Response {
         location: header_str(&parts.headers, "location").map(str::to_string),
         body: body.to_vec(),
     };
-    shared.idempotency.finish(ticket, saved).await;
+    let retryable = saved.status >= 500 || saved.status == 429;
+    shared.idempotency.finish(ticket, saved, retryable).await;
     Response::from_parts(parts, Body::from(body))
 }
 

@@ -11,15 +11,7 @@ use super::respond::{conditional, page, resource};
 use crate::adapters::Shared;
 use crate::domain::post::{Post, PostFilter};
 
-/// The cursor context of a filtered post list: a cursor only continues the same query.
-pub fn context(f: &PostFilter) -> String {
-    format!(
-        "posts|{}|{}|{}",
-        f.author_id.as_deref().unwrap_or_default(),
-        f.status.map_or("", |s| s.as_str()),
-        f.tag.as_deref().unwrap_or_default()
-    )
-}
+pub use crate::platform::cursor::posts_context as context;
 
 fn ok(post: Post) -> Response {
     resource(StatusCode::OK, post.version, "", PostOut::from(post), None)

@@ -84,18 +84,7 @@ pub async fn dispatch(c: Call<'_>) -> DomainResult<Vec<u8>> {
     }
 }
 
-/// The cursor context of the user list (the same as every other protocol's).
-const USERS: &str = "users";
-
-/// The cursor context of a filtered post list, identical to REST's so cursors are shared.
-fn posts_context(f: &PostFilter) -> String {
-    format!(
-        "posts|{}|{}|{}",
-        f.author_id.as_deref().unwrap_or_default(),
-        f.status.map_or("", |s| s.as_str()),
-        f.tag.as_deref().unwrap_or_default()
-    )
-}
+use crate::platform::cursor::{USERS_CONTEXT as USERS, posts_context};
 
 fn page_request(s: &Shared, context: &str, i: &Input<'_>) -> DomainResult<PageRequest> {
     let after = match i.opt("cursor").filter(|c| !c.is_empty()) {

@@ -214,7 +214,9 @@ async fn serve(
         location: None,
         body: reply.body.clone(),
     };
-    s.shared.idempotency.finish(ticket, saved).await;
+    let retryable =
+        reply.error.and_then(crate::domain::ErrorCode::parse).is_some_and(crate::domain::ErrorCode::is_retryable);
+    s.shared.idempotency.finish(ticket, saved, retryable).await;
     Ok(reply)
 }
 

@@ -102,9 +102,8 @@ async fn start(
     Ok(stream::respond(s, auth, p.topics, subscription, slot))
 }
 
-/// Mints a stream token (EventSource cannot send headers; access tokens never go in URLs).
-#[utoipa::path(post, path = "/api/v1/events/token", tag = "events",
-    responses((status = 201, description = "`{token, expires_in}`: pass as `access_token` to GET /api/v1/events")))]
+/// Mints a stream token (EventSource cannot send headers; access tokens never go in URLs):
+/// 201 `{token, expires_in}`, to pass as `access_token` to `GET /api/v1/events`.
 pub async fn mint_token(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let minted = async {
         let auth = s.authn.authenticate_until(header(&headers, "authorization"), header(&headers, "x-api-key")).await?;

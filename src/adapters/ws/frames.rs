@@ -1,0 +1,78 @@
+//! The WebSocket JSON protocol: client frames in, server frames out.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::domain::delivery::Delivery;
+use crate::domain::error::DomainError;
+
+/// A frame from the client, tagged by `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ClientFrame {
+    Auth {
+        token: String,
+        #[serde(default)]
+        id: Option<String>,
+    },
+    Subscribe {
+        id: String,
+        topics: Vec<String>,
+        #[serde(default)]
+        after: Option<i64>,
+    },
+    Unsubscribe {
+        id: String,
+    },
+    Ping,
+    Request {
+        id: String,
+        op: String,
+        #[serde(default)]
+        params: Value,
+        #[serde(default)]
+        idempotency_key: Option<String>,
+    },
+}
+
+pub fn response(id: Option<&str>, data: Value) -> Value {
+    json!({"type": "response", "id": id, "data": data})
+}
+
+pub fn pong() -> Value {
+    json!({"type": "pong"})
+}
+
+pub fn event(subscription: &str, d: &Delivery) -> Value {
+    json!({
+        "type": "event",
+        "subscription": subscription,
+        "event_id": d.id,
+        "event_type": d.event_type,
+        "topic": d.topic,
+        "occurred_at": d.occurred_at,
+        "data": d.data,
+    })
+}
+
+/// The error frame of the contract: `{type: "error", id?, code, message, details}`.
+pub fn error(id: Option<&str>, e: &DomainError) -> Value {
+    let mut frame = json!({
+        "type": "error",
+        "code": e.code.as_str(),
+        "message": e.message,
+        "details": e.details,
+    });
+    if let Some(id) = id {
+        frame["id"] = json!(id);
+    }
+    if let Some(secs) = e.retry_after {
+        frame["retry_after"] = json!(secs);
+    }
+    frame
+}
+
+/// The `id` of a frame that failed to parse, so the error can still be correlated.
+pub fn id_of(raw: &str) -> Option<String> {
+    serde_json::from_str::<Value>(raw).ok()?.get("id")?.as_str().map(str::to_string)
+}

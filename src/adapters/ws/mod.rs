@@ -1,0 +1,75 @@
+//! The WebSocket adapter at `GET /ws`: subscriptions to the event log and core operations over
+//! one JSON-framed connection, with the same auth, limits and errors as every protocol.
+
+mod connection;
+mod frames;
+mod ops;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::adapters::Shared;
+use crate::adapters::http_error::ApiError;
+use crate::domain::error::{DomainError, DomainResult};
+use crate::platform::ratelimit::caller_key;
+
+pub fn routes(shared: Shared) -> Router {
+    Router::new().route("/ws", get(upgrade)).with_state(shared)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
+}
+
+/// Cross-site WebSocket hijacking guard: a browser's Origin must be allowed by CORS or be
+/// this very host. Non-browser clients send no Origin.
+fn origin_allowed(s: &Shared, headers: &HeaderMap) -> bool {
+    let Some(origin) = header(headers, "origin") else {
+        return true;
+    };
+    if s.cors_origins.iter().any(|o| o.trim() == origin) {
+        return true;
+    }
+    let host = header(headers, header::HOST.as_str()).unwrap_or_default();
+    origin.split_once("://").is_some_and(|(_, rest)| !host.is_empty() && rest == host)
+}
+
+async fn upgrade(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    match accept(&s, &headers, peer.ip().to_string()).await {
+        Ok(ctx) => {
+            let settings = s.stream_settings;
+            ws.read_buffer_size(4 * 1024)
+                .write_buffer_size(0)
+                .max_write_buffer_size(settings.ws_max_message_bytes.max(64 * 1024) * 4)
+                .max_message_size(settings.ws_max_message_bytes)
+                .max_frame_size(settings.ws_max_message_bytes)
+                .on_upgrade(move |socket| connection::run(socket, s, ctx))
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+async fn accept(s: &Shared, headers: &HeaderMap, ip: String) -> DomainResult<connection::Opening> {
+    if !origin_allowed(s, headers) {
+        return Err(DomainError::forbidden("this Origin may not open WebSockets here"));
+    }
+    let presented = header(headers, "authorization").is_some() || header(headers, "x-api-key").is_some();
+    let auth = s.authn.authenticate_until(header(headers, "authorization"), header(headers, "x-api-key")).await?;
+    let (key, principal) = caller_key(&auth.actor, &ip);
+    let limit = if principal { s.limits.per_principal } else { s.limits.per_anonymous };
+    let decision = s.limiter.check(&key, limit, 1);
+    if !decision.allowed {
+        return Err(DomainError::rate_limited(decision.reset_secs));
+    }
+    let slot = s.streams.acquire(&key)?;
+    Ok(connection::Opening { auth, header_credentials: presented, ip, slot })
+}
