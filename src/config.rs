@@ -13,6 +13,14 @@ pub enum Environment {
     Production,
 }
 
+/// Who may introspect the GraphQL schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphqlIntrospection {
+    On,
+    Off,
+    Authenticated,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Json,
@@ -158,6 +166,24 @@ pub struct Settings {
     /// Days events stay in the event log.
     #[arg(long, env = "POLYPORT_EVENT_RETENTION_DAYS", default_value_t = 7)]
     pub event_retention_days: i64,
+    /// Deepest GraphQL selection accepted (graphql-js's introspection query needs more than 12).
+    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_DEPTH", default_value_t = 16)]
+    pub graphql_max_depth: usize,
+    /// Highest GraphQL query complexity accepted (lists count `first` times their fields).
+    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_COMPLEXITY", default_value_t = 5000)]
+    pub graphql_max_complexity: usize,
+    /// Most aliases one GraphQL document may use.
+    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_ALIASES", default_value_t = 30)]
+    pub graphql_max_aliases: usize,
+    /// Most operations in one batched GraphQL request (0 turns batching off).
+    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_BATCH", default_value_t = 10)]
+    pub graphql_max_batch: usize,
+    /// GraphQL introspection: on, off, or authenticated (default: on in development, off in production).
+    #[arg(long, env = "POLYPORT_GRAPHQL_INTROSPECTION", value_enum)]
+    pub graphql_introspection: Option<GraphqlIntrospection>,
+    /// Serve GraphiQL at GET /graphql to browsers (default: on in development, off in production).
+    #[arg(long, env = "POLYPORT_GRAPHQL_PLAYGROUND")]
+    pub graphql_playground: Option<bool>,
 }
 
 impl Settings {

@@ -27,7 +27,7 @@ use crate::platform::jobs::Housekeeping;
 use crate::platform::metrics::Metrics;
 use crate::platform::passwords::Argon2Hasher;
 use crate::platform::ratelimit::RateLimiter;
-use crate::platform::shutdown::{Shutdown, os_signal};
+use crate::platform::shutdown::{OsSignals, Shutdown};
 use crate::platform::streams::StreamLimits;
 use crate::platform::throttle::FailedLoginThrottle;
 use crate::platform::tokens::JwtKeys;
@@ -127,6 +127,7 @@ impl Application {
                 ws_ping: Duration::from_secs(settings.ws_ping_secs.max(1)),
                 stream_token_ttl_secs: 60,
             },
+            graphql: graphql_settings(&settings),
         });
         let housekeeping = Housekeeping {
             idempotency: store_arc.clone(),
@@ -169,14 +170,15 @@ impl Application {
     /// Serves until SIGTERM/SIGINT or the shutdown handle, then drains within the deadline.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Application { listener, addr, app, store, shutdown, settings, housekeeping, bus, streams, .. } = self;
-        print_urls(addr);
-        tokio::spawn(housekeeping.run(shutdown.clone()));
-        tokio::spawn(bus.run(shutdown.clone()));
+        let signals = OsSignals::install().context("installing signal handlers")?;
         let signal_shutdown = shutdown.clone();
         tokio::spawn(async move {
-            os_signal().await;
+            signals.recv().await;
             signal_shutdown.trigger();
         });
+        tokio::spawn(housekeeping.run(shutdown.clone()));
+        tokio::spawn(bus.run(shutdown.clone()));
+        print_urls(addr);
 
         let mut builder = Builder::new(TokioExecutor::new());
         builder
@@ -208,6 +210,7 @@ impl Application {
                 () = shutdown.wait() => break,
             };
             let _ = stream.set_nodelay(true);
+            limit_unsent_bytes(&stream, UNSENT_LIMIT);
             let service = app.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
@@ -246,10 +249,60 @@ impl Application {
     }
 }
 
+/// Bytes a connection may have written but not yet sent before writes wait: a client that stops
+/// reading then backs up into its bounded send queue (and is closed as lagging) instead of
+/// parking megabytes in kernel buffers.
+const UNSENT_LIMIT: u32 = 128 * 1024;
+
+#[cfg(target_os = "linux")]
+fn limit_unsent_bytes(stream: &tokio::net::TcpStream, bytes: u32) {
+    use std::os::fd::AsRawFd;
+    let value = bytes as libc::c_int;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a valid pointer on an open socket.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "TCP_NOTSENT_LOWAT not set");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn limit_unsent_bytes(_: &tokio::net::TcpStream, _: u32) {}
+
 fn print_urls(addr: SocketAddr) {
     let base = format!("http://{addr}");
     tracing::info!(address = %addr, "polyport listening");
     println!("polyport listening on {base}");
     println!("  REST       {base}/api/v1   (docs {base}/docs, spec {base}/api/v1/openapi.json)");
     println!("  health     {base}/healthz  {base}/readyz  {base}/metrics");
+}
+
+/// The GraphQL knobs; introspection and GraphiQL default to on in development only.
+fn graphql_settings(settings: &Settings) -> crate::adapters::graphql::GraphqlSettings {
+    use crate::adapters::graphql::Introspection;
+    use crate::config::{Environment, GraphqlIntrospection};
+    let development = settings.environment == Environment::Development;
+    let introspection = match settings.graphql_introspection {
+        Some(GraphqlIntrospection::On) => Introspection::On,
+        Some(GraphqlIntrospection::Off) => Introspection::Off,
+        Some(GraphqlIntrospection::Authenticated) => Introspection::Authenticated,
+        None if development => Introspection::On,
+        None => Introspection::Off,
+    };
+    crate::adapters::graphql::GraphqlSettings {
+        max_depth: settings.graphql_max_depth,
+        max_complexity: settings.graphql_max_complexity,
+        max_aliases: settings.graphql_max_aliases,
+        max_batch: settings.graphql_max_batch,
+        introspection,
+        playground: settings.graphql_playground.unwrap_or(development),
+        suggestions: development,
+    }
 }

@@ -64,6 +64,8 @@ fn router(shared: Shared) -> Router {
         .merge(super::sse::routes(shared.clone()))
         .merge(super::ws::routes(shared.clone()))
         .merge(super::soap::routes(shared.clone()))
+        .merge(super::graphql::routes(shared.clone()))
+        .merge(super::grpc::routes(shared.clone()))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi::ApiDoc::openapi()))
         .merge(
             Router::new()
@@ -100,6 +102,9 @@ fn cors(origins: &[String]) -> CorsLayer {
             "x-api-key".parse().expect("static header name"),
             "idempotency-key".parse().expect("static header name"),
             "x-request-id".parse().expect("static header name"),
+            "x-grpc-web".parse().expect("static header name"),
+            "x-user-agent".parse().expect("static header name"),
+            "grpc-timeout".parse().expect("static header name"),
         ])
         .expose_headers([
             header::ETAG,
@@ -111,6 +116,9 @@ fn cors(origins: &[String]) -> CorsLayer {
             "ratelimit-limit".parse().expect("static header name"),
             "ratelimit-remaining".parse().expect("static header name"),
             "ratelimit-reset".parse().expect("static header name"),
+            "grpc-status".parse().expect("static header name"),
+            "grpc-message".parse().expect("static header name"),
+            "grpc-status-details-bin".parse().expect("static header name"),
         ])
         .max_age(std::time::Duration::from_secs(600))
 }

@@ -1,5 +1,7 @@
 //! Protocol adapters over the one core. Each imports domain + platform, never storage.
 
+pub mod graphql;
+pub mod grpc;
 pub mod http;
 pub mod http_error;
 pub mod rest;
@@ -74,4 +76,5 @@ pub struct SharedInner {
     pub bus: Arc<EventBus>,
     pub streams: Arc<StreamLimits>,
     pub stream_settings: StreamSettings,
+    pub graphql: graphql::GraphqlSettings,
 }

@@ -57,7 +57,11 @@ impl Topic {
                 topics.push(topic);
             }
         }
-        issues.finish()?;
+        issues.finish().map_err(|mut e| {
+            e.code = crate::domain::error::ErrorCode::InvalidRequest;
+            e.message = "unknown or malformed topics".into();
+            e
+        })?;
         Ok(topics)
     }
 

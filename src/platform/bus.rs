@@ -122,7 +122,8 @@ impl EventBus {
         let rx = self.tx.subscribe();
         let now = self.ready().await;
         let cursor = match after {
-            None => now,
+            // Everything committed before this moment is history, even if not yet tailed.
+            None => now.max(self.log.last_id().await?),
             Some(after) => {
                 if after < 0 {
                     return Err(DomainError::invalid("`after` must be an event id").with_detail("after", "invalid"));

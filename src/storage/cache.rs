@@ -93,6 +93,15 @@ impl<T: Versioned> VersionedCache<T> {
         );
     }
 
+    /// Drops a cached copy older than `version` (news of a change whose snapshot is partial).
+    pub fn outdated(&self, id: &str, version: i64) {
+        let stale =
+            matches!(self.state.read().unwrap_or_else(|e| e.into_inner()).0.get(id), Some(e) if e.version < version);
+        if stale {
+            self.forget(id);
+        }
+    }
+
     /// Drops what is known about `id` (after a write found it changed elsewhere).
     pub fn forget(&self, id: &str) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());

@@ -111,7 +111,8 @@ impl SqlStore {
             Subject::Post(p) if event.event_type.is_deletion() => self.posts_cache.deleted(&p.id),
             Subject::Post(p) => self.posts_cache.written(p),
             Subject::User(u) if event.event_type.is_deletion() => self.users_cache.deleted(&u.id),
-            Subject::User(u) => self.users_cache.written(u),
+            // Event snapshots leave out the password hash: only drop older copies.
+            Subject::User(u) => self.users_cache.outdated(&u.id, u.version),
         }
     }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::helpers::TestApp;
@@ -42,7 +42,7 @@ pub async fn last_id(app: &TestApp) -> i64 {
     app.core.deps.events.last_id().await.expect("the log is readable")
 }
 
-/// Ids of the post events after `after`, optionally only those about `post_id`.
+/// Ids of the post events after `after`, in order.
 pub async fn post_event_ids_after(app: &TestApp, after: i64) -> Vec<i64> {
     log(app).await.iter().filter(|e| e.id > after && matches!(e.subject, Subject::Post(_))).map(|e| e.id).collect()
 }
@@ -50,13 +50,6 @@ pub async fn post_event_ids_after(app: &TestApp, after: i64) -> Vec<i64> {
 /// The stored event with `id`.
 pub async fn stored(app: &TestApp, id: i64) -> StoredEvent {
     log(app).await.into_iter().find(|e| e.id == id).unwrap_or_else(|| panic!("event {id} is in the log"))
-}
-
-/// The REST view of a post as its author sees it now.
-pub async fn rest_post(app: &TestApp, token: &str, id: &str) -> Value {
-    let r = app.get(&format!("/posts/{id}"), Some(token)).await;
-    assert_eq!(r.status(), reqwest::StatusCode::OK, "GET /posts/{id}");
-    r.json().await.unwrap()
 }
 
 pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -217,6 +210,16 @@ pub fn parse_block(raw: &str) -> SseBlock {
     b
 }
 
+/// Percent-encodes a query value.
+pub fn enc(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// How a stream authenticates.
 #[derive(Debug, Clone, Copy)]
 pub enum Cred<'a> {
@@ -241,7 +244,21 @@ pub async fn sse_request(app: &TestApp, query: &str, cred: Cred<'_>, last_event_
 
 /// An open SSE stream, past its opening `retry:` / `: connected` block.
 pub async fn sse(app: &TestApp, query: &str, cred: Cred<'_>, last_event_id: Option<i64>) -> Sse {
-    let mut s = Sse::new(sse_request(app, query, cred, last_event_id).await);
+    opened(sse_request(app, query, cred, last_event_id).await).await
+}
+
+/// Checks the head and the opening `retry:` / `: connected` block of a stream response.
+pub async fn opened(response: Response) -> Sse {
+    let status = response.status();
+    if status != reqwest::StatusCode::OK {
+        let body = response.text().await.unwrap_or_default();
+        panic!("the stream did not open: {status} {body}");
+    }
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+    assert!(content_type.as_deref().is_some_and(|c| c.starts_with("text/event-stream")), "{content_type:?}");
+    let cache = response.headers().get("cache-control").map(|v| v.to_str().unwrap().to_string());
+    assert!(cache.as_deref().is_some_and(|c| c.contains("no-cache")), "cache-control: {cache:?}");
+    let mut s = Sse::new(response);
     let first = s.block_within(WAIT).await.expect("an opening block");
     assert_eq!(first.retry.as_deref(), Some("3000"), "the first frame is the retry hint: {first:?}");
     assert!(first.comments.iter().any(|c| c == "connected") || connected_next(&mut s).await, "`: connected`");
@@ -291,7 +308,7 @@ pub struct Closed {
 pub async fn ws_try(app: &TestApp, headers: &[(&str, &str)], recv_buffer: Option<u32>) -> Result<Ws, WsError> {
     let mut request = format!("ws://{}/ws", app.addr).into_client_request().unwrap();
     for (k, v) in headers {
-        request.headers_mut().insert(*k, HeaderValue::from_str(v).unwrap());
+        request.headers_mut().insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
     }
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     if let Some(size) = recv_buffer {
@@ -323,7 +340,7 @@ impl Ws {
     }
 
     /// The next JSON text frame (control frames skipped), or the close.
-    async fn next_frame(&mut self) -> Result<Value, Closed> {
+    pub async fn next_frame(&mut self) -> Result<Value, Closed> {
         loop {
             match self.stream.next().await {
                 Some(Ok(Message::Text(t))) => {
@@ -374,19 +391,27 @@ impl Ws {
 
     /// Reads until the connection closes (within `limit`).
     pub async fn closed_within(&mut self, limit: Duration) -> Closed {
-        within(limit, "the server closing the WebSocket", async {
-            let mut frames = Vec::new();
+        let mut frames = Vec::new();
+        let read = tokio::time::timeout(limit, async {
             loop {
                 match self.next_frame().await {
                     Ok(v) => frames.push(v),
-                    Err(mut c) => {
-                        c.frames = frames;
-                        return c;
-                    }
+                    Err(c) => return c,
                 }
             }
         })
-        .await
+        .await;
+        match read {
+            Ok(mut c) => {
+                c.frames = frames;
+                c
+            }
+            Err(_) => panic!(
+                "timed out after {limit:?} waiting for the server to close the WebSocket; {} frames read, the last: {:?}",
+                frames.len(),
+                frames.last()
+            ),
+        }
     }
 
     /// Sends `subscribe` and waits for its acknowledgement (events before it are returned).
@@ -411,13 +436,9 @@ impl Ws {
     pub async fn request_with(&mut self, frame: Value) -> Value {
         let id = frame["id"].clone();
         self.send_json(frame).await;
-        loop {
-            let (reply, _) = self.recv_reply().await;
-            if reply["id"] == id {
-                return reply;
-            }
-            panic!("a reply to {id} expected, got {reply}");
-        }
+        let (reply, _) = self.recv_reply().await;
+        assert_eq!(reply["id"], id, "a reply to {id}: {reply}");
+        reply
     }
 
     /// A ping answered by a pong: the connection is open and served.

@@ -17,6 +17,8 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
 
 use crate::adapters::Shared;
+use crate::adapters::http_error::ApiError;
+use crate::domain::error::DomainError;
 
 /// Every `/api/v1` route behind the gate (auth + rate limit) and idempotency keys.
 pub fn routes(shared: Shared) -> Router {
@@ -34,6 +36,7 @@ pub fn routes(shared: Shared) -> Router {
         .route("/posts/{id}/unpublish", post(posts::unpublish))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", delete(api_keys::revoke))
+        .fallback(|| async { ApiError(DomainError::not_found("route")) })
         .layer(from_fn_with_state(shared.clone(), middleware::gate))
         .with_state(shared);
     Router::new().nest("/api/v1", api)

@@ -42,24 +42,41 @@ struct Close {
     code: u16,
     reason: String,
     last_words: Option<Value>,
+    /// For a lagging client: each subscription and where it started. The writer turns this
+    /// into the lag notice once its in-flight frame is out, so the resume points are exact.
+    lagged: Option<HashMap<String, i64>>,
 }
 
+/// How long a full queue may take to drain before its client counts as lagging.
+const LAG_GRACE: Duration = Duration::from_secs(1);
+
 type Feed = BoxStream<'static, (String, DomainResult<Arc<StoredEvent>>)>;
+
+/// A queued frame; event frames say which subscription and event they carry.
+struct Outgoing {
+    message: Message,
+    event: Option<(String, i64)>,
+}
+
+/// Per subscription, the id of the last event the writer actually put on the socket: the
+/// resume point a lagging client is told (queued but unsent frames are dropped on close).
+type Written = Arc<std::sync::Mutex<HashMap<String, i64>>>;
 
 struct Sub {
     topics: Vec<Topic>,
     abort: AbortHandle,
-    last_sent: i64,
 }
 
 struct Conn {
     shared: Shared,
     auth: Authenticated,
     ip: String,
-    out: mpsc::Sender<Message>,
+    out: mpsc::Sender<Outgoing>,
     close: Option<oneshot::Sender<Close>>,
     subs: HashMap<String, Sub>,
     feeds: SelectAll<Feed>,
+    /// Where each subscription started, for lag notices before anything was written.
+    resume_from: HashMap<String, i64>,
     heard_from: bool,
 }
 
@@ -67,7 +84,8 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
     let (sink, mut incoming) = socket.split();
     let (out, queue) = mpsc::channel(shared.stream_settings.ws_send_queue);
     let (close_tx, close_rx) = oneshot::channel();
-    let writer = tokio::spawn(write(sink, queue, close_rx));
+    let written = Written::default();
+    let writer = tokio::spawn(write(sink, queue, close_rx, written));
     let settings = shared.stream_settings;
     let mut conn = Conn {
         shared,
@@ -77,6 +95,7 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
         close: Some(close_tx),
         subs: HashMap::new(),
         feeds: SelectAll::new(),
+        resume_from: HashMap::new(),
         heard_from: opening.header_credentials,
     };
     let _slot = opening.slot;
@@ -111,9 +130,7 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 }
             }
             _ = ping.tick() => {
-                if conn.out.try_send(Message::Ping(Default::default())).is_err() && conn.lagging() {
-                    break;
-                }
+                let _ = conn.out.try_send(Outgoing { message: Message::Ping(Default::default()), event: None });
             }
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(text))) => {
@@ -125,7 +142,7 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 Some(Ok(Message::Binary(_))) => {
                     conn.heard_from = true;
                     let e = DomainError::invalid("frames are JSON text");
-                    if !conn.send(frames::error(None, &e)) {
+                    if !conn.send(frames::error(None, &e)).await {
                         break;
                     }
                 }
@@ -139,7 +156,7 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 }
             },
             Some((id, event)) = conn.feeds.next(), if !conn.feeds.is_empty() => {
-                if !conn.on_event(&id, event) {
+                if !conn.on_event(&id, event).await {
                     break;
                 }
             }
@@ -149,7 +166,7 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
         sub.abort.abort();
     }
     drop(conn);
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    let _ = tokio::time::timeout(CLOSE_FLUSH + Duration::from_secs(1), writer).await;
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -164,39 +181,88 @@ fn is_too_big(e: &axum::Error) -> bool {
     text.contains("too long") || text.contains("too big") || text.contains("capacity") || text.contains("size")
 }
 
-/// Drains the queue into the socket; a close request jumps the queue.
+/// The error frame and resume point told to a lagging client: per subscription, the last event
+/// actually written, or where it started when nothing was.
+fn lag_notice(started: &HashMap<String, i64>, written: &HashMap<String, i64>) -> (Value, i64) {
+    let sent = |id: &String| written.get(id).copied().unwrap_or_else(|| started[id]);
+    let mut e = DomainError::unavailable("you fell behind; reconnect and resubscribe with `after`");
+    e.details = started
+        .keys()
+        .map(|id| {
+            crate::domain::error::FieldIssue::new(format!("subscription:{id}"), format!("lagged_after:{}", sent(id)))
+        })
+        .collect();
+    let resume = started.keys().map(sent).min().unwrap_or(0);
+    (frames::error(None, &e), resume)
+}
+
+/// How long a closing connection may take to flush its last frames to a client that is not
+/// reading, before it is dropped.
+const CLOSE_FLUSH: Duration = Duration::from_secs(5);
+
+type Sink = futures::stream::SplitSink<WebSocket, Message>;
+
+/// Drains the queue into the socket. A close request jumps the queue and interrupts a write
+/// blocked on a client that stopped reading: tungstenite keeps whole frames in its buffer, so a
+/// frame is either wholly ahead of the close frame or not sent at all, and a frame counts as
+/// written (for resume points) as soon as it is in that buffer.
 async fn write(
-    mut sink: futures::stream::SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Message>,
+    mut sink: Sink,
+    mut queue: mpsc::Receiver<Outgoing>,
     mut close: oneshot::Receiver<Close>,
+    written: Written,
 ) {
     loop {
+        let next = tokio::select! {
+            biased;
+            request = &mut close => return say_goodbye(sink, request.ok(), &written).await,
+            next = queue.recv() => next,
+        };
+        let Some(Outgoing { message, event }) = next else {
+            let _ = sink.close().await;
+            return;
+        };
         tokio::select! {
             biased;
-            request = &mut close => {
-                if let Ok(Close { code, reason, last_words }) = request {
-                    let bye = async {
-                        if let Some(frame) = last_words {
-                            sink.send(Message::Text(Utf8Bytes::from(frame.to_string()))).await?;
-                        }
-                        sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))).await
-                    };
-                    let _ = tokio::time::timeout(Duration::from_secs(1), bye).await;
-                }
+            request = &mut close => return say_goodbye(sink, request.ok(), &written).await,
+            fed = sink.feed(message) => if let Err(e) = fed {
+                tracing::info!(error = %e, "websocket write failed");
                 return;
-            }
-            message = queue.recv() => match message {
-                Some(message) => {
-                    if sink.send(message).await.is_err() {
-                        return;
-                    }
-                }
-                None => {
-                    let _ = sink.close().await;
-                    return;
-                }
             },
         }
+        if let Some((subscription, id)) = event {
+            written.lock().unwrap_or_else(|e| e.into_inner()).insert(subscription, id);
+        }
+        tokio::select! {
+            biased;
+            request = &mut close => return say_goodbye(sink, request.ok(), &written).await,
+            flushed = sink.flush() => if let Err(e) = flushed {
+                tracing::info!(error = %e, "websocket flush failed");
+                return;
+            },
+        }
+    }
+}
+
+async fn say_goodbye(mut sink: Sink, request: Option<Close>, written: &Written) {
+    let Some(Close { code, mut reason, mut last_words, lagged }) = request else {
+        return;
+    };
+    if let Some(started) = lagged {
+        let written = written.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let (notice, resume) = lag_notice(&started, &written);
+        last_words = Some(notice);
+        reason = format!("lagged; resume after {resume}");
+    }
+    let bye = async {
+        if let Some(frame) = last_words {
+            sink.feed(Message::Text(Utf8Bytes::from(frame.to_string()))).await?;
+        }
+        sink.feed(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))).await?;
+        sink.flush().await
+    };
+    if tokio::time::timeout(CLOSE_FLUSH, bye).await.is_err() {
+        tracing::info!(code, "websocket client did not take its close frame in time; dropping it");
     }
 }
 
@@ -207,60 +273,58 @@ impl Conn {
 
     fn close_with(&mut self, code: u16, reason: &str, last_words: Option<Value>) {
         if let Some(close) = self.close.take() {
-            let _ = close.send(Close { code, reason: reason.to_string(), last_words });
+            let _ = close.send(Close { code, reason: reason.to_string(), last_words, lagged: None });
         }
     }
 
     /// Queues a frame; false (and a 1013 close) when the client is not keeping up.
-    fn send(&mut self, frame: Value) -> bool {
-        match self.out.try_send(Message::Text(Utf8Bytes::from(frame.to_string()))) {
+    async fn send(&mut self, frame: Value) -> bool {
+        self.enqueue(frame, None).await
+    }
+
+    /// A full queue gets `LAG_GRACE` to drain (a client replaying a backlog keeps reading);
+    /// still full after that, the client is lagging.
+    async fn enqueue(&mut self, frame: Value, event: Option<(String, i64)>) -> bool {
+        let outgoing = Outgoing { message: Message::Text(Utf8Bytes::from(frame.to_string())), event };
+        match self.out.try_send(outgoing) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.lagging();
-                false
+            Err(mpsc::error::TrySendError::Full(outgoing)) => {
+                match tokio::time::timeout(LAG_GRACE, self.out.send(outgoing)).await {
+                    Ok(sent) => sent.is_ok(),
+                    Err(_) => {
+                        self.lagging();
+                        false
+                    }
+                }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
-    /// The client stopped reading: say where each subscription can resume, then close 1013.
+    /// The client stopped reading: close 1013 with a notice of where each subscription resumes.
     fn lagging(&mut self) -> bool {
-        let details: Vec<_> = self
-            .subs
-            .iter()
-            .map(|(id, s)| {
-                crate::domain::error::FieldIssue::new(
-                    format!("subscription:{id}"),
-                    format!("lagged_after:{}", s.last_sent),
-                )
-            })
-            .collect();
-        let resume = self.subs.values().map(|s| s.last_sent).min().unwrap_or(0);
-        let mut e = DomainError::unavailable("you fell behind; reconnect and resubscribe with `after`");
-        e.details = details;
-        self.close_with(1013, &format!("lagged; resume after {resume}"), Some(frames::error(None, &e)));
+        tracing::info!(subscriptions = self.subs.len(), "websocket client lagging; closing with 1013");
+        let started: HashMap<String, i64> =
+            self.subs.keys().map(|id| (id.clone(), self.resume_from.get(id).copied().unwrap_or(0))).collect();
+        if let Some(close) = self.close.take() {
+            let _ = close.send(Close { code: 1013, reason: String::new(), last_words: None, lagged: Some(started) });
+        }
         true
     }
 
-    fn on_event(&mut self, id: &str, event: DomainResult<Arc<StoredEvent>>) -> bool {
+    async fn on_event(&mut self, id: &str, event: DomainResult<Arc<StoredEvent>>) -> bool {
         let Some(sub) = self.subs.get(id) else {
             return true;
         };
         match event {
             Ok(event) => match deliver(&self.auth.actor, &sub.topics, &event) {
-                Some(d) => {
-                    let ok = self.send(frames::event(id, &d));
-                    if ok && let Some(sub) = self.subs.get_mut(id) {
-                        sub.last_sent = d.id;
-                    }
-                    ok
-                }
+                Some(d) => self.enqueue(frames::event(id, &d), Some((id.to_string(), d.id))).await,
                 None => true,
             },
             Err(e) => {
                 let frame = frames::error(Some(id), &e);
                 self.subs.remove(id).inspect(|s| s.abort.abort());
-                self.send(frame)
+                self.send(frame).await
             }
         }
     }
@@ -271,25 +335,25 @@ impl Conn {
             Ok(frame) => frame,
             Err(e) => {
                 let err = DomainError::invalid(format!("malformed frame: {e}")).with_detail("frame", "invalid");
-                return self.send(frames::error(frames::id_of(text).as_deref(), &err));
+                return self.send(frames::error(frames::id_of(text).as_deref(), &err)).await;
             }
         };
         match frame {
-            ClientFrame::Ping => self.send(frames::pong()),
+            ClientFrame::Ping => self.send(frames::pong()).await,
             ClientFrame::Auth { token, id } => match self.reauthenticate(&token) {
-                Ok(data) => self.send(frames::response(id.as_deref(), data)),
+                Ok(data) => self.send(frames::response(id.as_deref(), data)).await,
                 Err(e) if e.code == ErrorCode::Unauthenticated => {
                     self.close_with(4401, "invalid token", Some(frames::error(id.as_deref(), &e)));
                     false
                 }
-                Err(e) => self.send(frames::error(id.as_deref(), &e)),
+                Err(e) => self.send(frames::error(id.as_deref(), &e)).await,
             },
             ClientFrame::Subscribe { id, topics, after } => {
                 let reply = match self.subscribe(&id, &topics, after).await {
                     Ok(names) => frames::response(Some(&id), json!({"subscribed": names})),
                     Err(e) => frames::error(Some(&id), &e),
                 };
-                self.send(reply)
+                self.send(reply).await
             }
             ClientFrame::Unsubscribe { id } => {
                 let reply = match self.subs.remove(&id) {
@@ -299,11 +363,11 @@ impl Conn {
                     }
                     None => frames::error(Some(&id), &DomainError::not_found("subscription")),
                 };
-                self.send(reply)
+                self.send(reply).await
             }
             ClientFrame::Request { id, op, params, idempotency_key } => {
                 let reply = self.request(&id, &op, params, idempotency_key).await;
-                self.send(reply)
+                self.send(reply).await
             }
         }
     }
@@ -343,7 +407,8 @@ impl Conn {
         })
         .map(move |e| (name.clone(), e));
         self.feeds.push(Abortable::new(feed, registration).boxed());
-        self.subs.insert(id.to_string(), Sub { topics: parsed, abort, last_sent: after.unwrap_or(0) });
+        self.subs.insert(id.to_string(), Sub { topics: parsed, abort });
+        self.resume_from.insert(id.to_string(), after.unwrap_or_else(|| self.shared.bus.published().max(0)));
         Ok(topics.to_vec())
     }
 

@@ -1,0 +1,313 @@
+//! GraphQL over HTTP: authentication and rate limit (as REST's gate), body limit, CSRF rules
+//! (mutations only over POST with a JSON body), batching cap, idempotency keys, and the
+//! GraphQL-over-HTTP status rules for `application/graphql-response+json`.
+
+use std::net::SocketAddr;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Request, State as AxumState};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::State;
+use super::error::{code_of, normalize, server_error};
+use super::schema::{Caller, Introspection, UserLoader};
+use crate::adapters::http_error::status_of;
+use crate::domain::error::{DomainError, ErrorCode};
+use crate::domain::policy::Actor;
+use crate::domain::ports::SavedResponse;
+use crate::platform::idempotency::{Begin, fingerprint};
+use crate::platform::ratelimit::{Decision, caller_key};
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
+}
+
+fn client_ip(req: &Request) -> String {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |ConnectInfo(a)| a.ip().to_string())
+}
+
+/// Whether the client asked for `application/graphql-response+json` (else legacy JSON).
+fn wants_graphql_response(headers: &HeaderMap) -> bool {
+    header_str(headers, "accept").is_some_and(|a| a.contains(GRAPHQL_RESPONSE))
+}
+
+/// What every response of one request shares: media type and rate-limit headers.
+struct Reply {
+    modern: bool,
+    decision: Option<Decision>,
+}
+
+impl Reply {
+    fn body(&self, status: StatusCode, body: Vec<u8>) -> Response {
+        let mut response = (status, Bytes::from(body)).into_response();
+        let ct = if self.modern { GRAPHQL_RESPONSE } else { "application/json" };
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        if let Some(d) = &self.decision {
+            let pairs = [("limit", d.limit), ("remaining", d.remaining), ("reset", d.reset_secs)];
+            for (name, value) in pairs {
+                for prefix in ["ratelimit-", "x-ratelimit-"] {
+                    if let Ok(n) = HeaderName::try_from(format!("{prefix}{name}")) {
+                        response.headers_mut().insert(n, HeaderValue::from(value));
+                    }
+                }
+            }
+        }
+        response
+    }
+
+    /// A refusal before execution: one error, the REST status of its code.
+    fn refuse(&self, e: DomainError, status: Option<StatusCode>) -> Response {
+        let status = status.unwrap_or_else(|| status_of(&e));
+        let retry = e.retry_after;
+        let unauthenticated = e.code == ErrorCode::Unauthenticated;
+        let body = serde_json::to_vec(&serde_json::json!({ "errors": [server_error(e)] })).unwrap_or_default();
+        let mut response = self.body(status, body);
+        if let Some(secs) = retry {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if unauthenticated {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"polyport\""));
+        }
+        response
+    }
+}
+
+/// Authenticates and charges one unit, as REST's gate does.
+async fn admit(s: &State, headers: &HeaderMap, ip: &str, reply: &mut Reply) -> Result<Actor, Response> {
+    let authn =
+        s.shared.authn.authenticate(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await;
+    let (key, principal) = caller_key(authn.as_ref().unwrap_or(&Actor::Anonymous), ip);
+    let limit = if principal { s.shared.limits.per_principal } else { s.shared.limits.per_anonymous };
+    let decision = s.shared.limiter.check(&key, limit, 1);
+    reply.decision = Some(decision);
+    if !decision.allowed {
+        return Err(reply.refuse(DomainError::rate_limited(decision.reset_secs), None));
+    }
+    authn.map_err(|e| reply.refuse(e, None))
+}
+
+/// `GET /graphql`: GraphiQL for browsers (when enabled), else a query from the query string.
+pub async fn get(AxumState(s): AxumState<State>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let mut reply = Reply { modern: wants_graphql_response(&headers), decision: None };
+    let query = req.uri().query().unwrap_or_default().to_string();
+    if query.is_empty() && header_str(&headers, "accept").is_some_and(|a| a.contains("text/html")) {
+        if s.shared.graphql.playground {
+            return Html(super::graphiql::PAGE).into_response();
+        }
+        return reply.refuse(DomainError::not_found("GraphiQL"), None);
+    }
+    let ip = client_ip(&req);
+    let actor = match admit(&s, &headers, &ip, &mut reply).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(r) => r,
+        Err(e) => return reply.refuse(DomainError::invalid(format!("bad query string: {e}")), None),
+    };
+    if mutates(&request) {
+        let e = DomainError::invalid("mutations and subscriptions must be sent with POST")
+            .with_detail("method", "not_allowed");
+        let mut response = reply.refuse(e, Some(StatusCode::METHOD_NOT_ALLOWED));
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&s, BatchRequest::Single(request), Caller { actor, ip }, &reply).await
+}
+
+/// True when the document defines a mutation or subscription (refused over GET: CSRF).
+fn mutates(request: &GqlRequest) -> bool {
+    async_graphql::parser::parse_query(&request.query)
+        .is_ok_and(|doc| doc.operations.iter().any(|(_, op)| op.node.ty != OperationType::Query))
+}
+
+/// `POST /graphql` with a JSON body (single or batched).
+pub async fn post(AxumState(s): AxumState<State>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let mut reply = Reply { modern: wants_graphql_response(&headers), decision: None };
+    let json = header_str(&headers, "content-type")
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        let e = DomainError::invalid("send GraphQL requests as application/json")
+            .with_detail("content-type", "unsupported");
+        return reply.refuse(e, Some(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+    }
+    let ip = client_ip(&req);
+    let actor = match admit(&s, &headers, &ip, &mut reply).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    let Ok(bytes) = axum::body::to_bytes(req.into_body(), s.shared.limits.body_bytes).await else {
+        let e = DomainError::new(ErrorCode::PayloadTooLarge, "the request body is too large");
+        return reply.refuse(e, None);
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            let e =
+                DomainError::invalid(format!("the body is not a GraphQL request: {e}")).with_detail("body", "invalid");
+            return reply.refuse(e, None);
+        }
+    };
+    if let BatchRequest::Batch(items) = &batch {
+        let cap = s.shared.graphql.max_batch;
+        if items.is_empty() || items.len() > cap {
+            let e = DomainError::invalid(format!("a batch holds 1 to {cap} operations"))
+                .with_detail("body", if cap == 0 { "batching_disabled" } else { "batch_too_large" });
+            return reply.refuse(e, None);
+        }
+    }
+    let caller = Caller { actor, ip };
+    match header_str(&headers, "idempotency-key") {
+        Some(key) => idempotent(&s, key, &bytes, batch, caller, &reply).await,
+        None => execute(&s, batch, caller, &reply).await,
+    }
+}
+
+/// Replays the first response for a repeated key (shared store, scoped to the caller).
+async fn idempotent(s: &State, key: &str, body: &[u8], batch: BatchRequest, caller: Caller, reply: &Reply) -> Response {
+    let scope = match &caller.actor {
+        Actor::User(p) => format!("user:{}", p.user_id),
+        Actor::Anonymous => format!("anon:{}", caller.ip),
+    };
+    let ticket = match s.shared.idempotency.begin(&scope, key, &fingerprint("POST /graphql", body)).await {
+        Ok(Begin::Proceed(ticket)) => ticket,
+        Ok(Begin::Replay(saved)) => {
+            let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
+            let mut response = reply.body(status, saved.body);
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return response;
+        }
+        Err(e) => return reply.refuse(e, None),
+    };
+    let (status, body, retryable) = run(s, batch, caller, reply).await;
+    let saved = SavedResponse {
+        status: status.as_u16(),
+        content_type: if reply.modern { GRAPHQL_RESPONSE } else { "application/json" }.to_string(),
+        location: None,
+        body: body.clone(),
+    };
+    s.shared.idempotency.finish(ticket, saved, retryable).await;
+    reply.body(status, body)
+}
+
+async fn execute(s: &State, batch: BatchRequest, caller: Caller, reply: &Reply) -> Response {
+    let (status, body, _) = run(s, batch, caller, reply).await;
+    reply.body(status, body)
+}
+
+/// Parsed documents by query text: clients send the same few operations over and over, and
+/// parsing is the costliest step of a small query. Bounded; cleared when full.
+#[derive(Default)]
+pub struct DocumentCache(std::sync::Mutex<std::collections::HashMap<String, ExecutableDocument>>);
+
+const CACHED_DOCUMENTS: usize = 512;
+const CACHED_QUERY_BYTES: usize = 8 * 1024;
+
+impl DocumentCache {
+    fn attach(&self, request: &mut GqlRequest) {
+        if request.query.len() > CACHED_QUERY_BYTES {
+            return;
+        }
+        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&request.query).cloned();
+        match cached {
+            Some(doc) => request.set_parsed_query(doc),
+            None => {
+                if let Ok(doc) = request.parsed_query().cloned() {
+                    let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                    if map.len() >= CACHED_DOCUMENTS {
+                        map.clear();
+                    }
+                    map.insert(request.query.clone(), doc);
+                }
+            }
+        }
+    }
+}
+
+fn prepare(s: &State, mut request: GqlRequest, caller: &Caller) -> GqlRequest {
+    s.documents.attach(&mut request);
+    let introspect = may_introspect(s, &caller.actor);
+    let loader = DataLoader::new(UserLoader { shared: s.shared.clone(), actor: caller.actor.clone() }, tokio::spawn);
+    let request = request.data(caller.clone()).data(loader);
+    if introspect { request } else { request.disable_introspection() }
+}
+
+/// Executes; answers the status, the body, and whether a failure is worth retrying.
+async fn run(s: &State, batch: BatchRequest, caller: Caller, reply: &Reply) -> (StatusCode, Vec<u8>, bool) {
+    let batch = match batch {
+        BatchRequest::Single(r) => BatchRequest::Single(prepare(s, r, &caller)),
+        BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| prepare(s, r, &caller)).collect()),
+    };
+    let mut response = s.schema.execute_batch(batch).await;
+    let status = match &mut response {
+        BatchResponse::Single(r) => {
+            normalize(&mut r.errors);
+            status_for(r, reply.modern)
+        }
+        BatchResponse::Batch(rs) => {
+            rs.iter_mut().for_each(|r| normalize(&mut r.errors));
+            StatusCode::OK
+        }
+    };
+    let retryable = match &response {
+        BatchResponse::Single(r) => retryable(r),
+        BatchResponse::Batch(rs) => rs.iter().any(retryable),
+    };
+    let body = serde_json::to_vec(&response).unwrap_or_default();
+    (status, body, retryable)
+}
+
+fn retryable(r: &GqlResponse) -> bool {
+    r.errors.iter().any(|e| code_of(e).is_some_and(ErrorCode::is_retryable))
+}
+
+/// GraphQL over HTTP: legacy `application/json` answers 200 to every executed request; with
+/// `application/graphql-response+json` a request error (nothing executed) is a 4xx/5xx.
+fn status_for(r: &GqlResponse, modern: bool) -> StatusCode {
+    let request_error = r.data == async_graphql::Value::Null && r.errors.iter().all(|e| e.path.is_empty());
+    if !modern || !request_error || r.errors.is_empty() {
+        return StatusCode::OK;
+    }
+    match r.errors.first().and_then(code_of) {
+        Some(code) if code != ErrorCode::InvalidRequest => status_of(&DomainError::new(code, "")),
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// `GET /graphql/schema.graphql`: the served SDL, to whoever may introspect.
+pub async fn sdl(AxumState(s): AxumState<State>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let mut reply = Reply { modern: false, decision: None };
+    let ip = client_ip(&req);
+    let actor = match admit(&s, &headers, &ip, &mut reply).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    if !may_introspect(&s, &actor) {
+        return reply.refuse(DomainError::not_found("schema"), None);
+    }
+    let mut response = s.sdl.to_string().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn may_introspect(s: &State, actor: &Actor) -> bool {
+    match s.shared.graphql.introspection {
+        Introspection::On => true,
+        Introspection::Off => false,
+        Introspection::Authenticated => actor.principal().is_some(),
+    }
+}

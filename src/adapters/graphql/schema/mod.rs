@@ -1,0 +1,89 @@
+//! The GraphQL schema: types, resolvers, loaders and guards over the core. No web framework
+//! here; `super` mounts it on HTTP and WebSocket.
+
+mod guard;
+pub mod loader;
+mod mutation;
+mod query;
+mod subscription;
+mod types;
+
+use async_graphql::{Context, Schema};
+
+pub use guard::{COMPLEXITY_PER_UNIT, count_aliases};
+pub use loader::{UserLoader, user_batches};
+pub use mutation::Mutation;
+pub use query::Query;
+pub use subscription::Subscription;
+
+use crate::adapters::Shared;
+use crate::domain::policy::Actor;
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+/// The caller of one request or one subscription connection.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    pub ip: String,
+}
+
+/// Who may introspect the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Introspection {
+    On,
+    Off,
+    /// Only authenticated callers.
+    Authenticated,
+}
+
+/// GraphQL knobs (limits, introspection, GraphiQL, suggestions).
+#[derive(Debug, Clone, Copy)]
+pub struct GraphqlSettings {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    /// 0 turns batching off.
+    pub max_batch: usize,
+    pub introspection: Introspection,
+    pub playground: bool,
+    pub suggestions: bool,
+}
+
+impl Default for GraphqlSettings {
+    fn default() -> Self {
+        Self {
+            max_depth: 16,
+            max_complexity: 5000,
+            max_aliases: 30,
+            max_batch: 10,
+            introspection: Introspection::On,
+            playground: true,
+            suggestions: true,
+        }
+    }
+}
+
+pub(super) fn shared<'a>(ctx: &Context<'a>) -> &'a Shared {
+    ctx.data_unchecked::<Shared>()
+}
+
+/// The served schema, with limits and guards.
+pub fn build(shared: Shared, settings: &GraphqlSettings) -> AppSchema {
+    let mut builder = Schema::build(Query, Mutation, Subscription)
+        .data(shared)
+        .limit_depth(settings.max_depth)
+        .limit_complexity(settings.max_complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(16)
+        .extension(guard::Guard { max_aliases: settings.max_aliases });
+    if !settings.suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema (committed at `schema/schema.graphql`).
+pub fn sdl() -> String {
+    Schema::build(Query, Mutation, Subscription).finish().sdl()
+}

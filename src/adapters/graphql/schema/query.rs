@@ -1,0 +1,88 @@
+//! Queries: `me`, `user`, `users`, `post`, `posts` (Relay connections) and `apiKeys`.
+
+use async_graphql::{Context, ID, Object};
+
+use super::types::{
+    ApiKey, Post, PostConnection, PostFilterInput, User, UserConnection, UserEdge, edges, page_request,
+};
+use super::{Caller, shared};
+use crate::adapters::graphql::error::{GqlResult, or_null};
+use crate::domain::service::UserView;
+use crate::platform::cursor::USERS_CONTEXT;
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The authenticated caller.
+    async fn me(&self, ctx: &Context<'_>) -> Option<User> {
+        let result: async_graphql::Result<_> = async {
+            let caller = ctx.data::<Caller>()?;
+            let me = shared(ctx).core.users.me(&caller.actor).await.gql()?;
+            Ok(Some(User(UserView::Full(me))))
+        }
+        .await;
+        or_null(ctx, result)
+    }
+
+    /// A user as the caller may see them.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Option<User> {
+        let result: async_graphql::Result<_> = async {
+            let caller = ctx.data::<Caller>()?;
+            Ok(Some(User(shared(ctx).core.users.get(&caller.actor, &id).await.gql()?)))
+        }
+        .await;
+        or_null(ctx, result)
+    }
+
+    /// Users, newest first (admins see every field; others public profiles).
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity + 1")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<UserConnection> {
+        let s = shared(ctx);
+        let caller = ctx.data::<Caller>()?;
+        let req = page_request(ctx, USERS_CONTEXT, first, after)?;
+        let page = s.core.users.list(&caller.actor, &req).await.gql()?;
+        let (edges, page_info) = edges(
+            &s.cursors,
+            USERS_CONTEXT,
+            page,
+            |u| u.id().to_string(),
+            |cursor, u| UserEdge { cursor, node: User(u) },
+        );
+        Ok(UserConnection { edges, page_info })
+    }
+
+    /// A post the caller may read.
+    async fn post(&self, ctx: &Context<'_>, id: ID) -> Option<Post> {
+        let result: async_graphql::Result<_> = async {
+            let caller = ctx.data::<Caller>()?;
+            Ok(Some(Post(shared(ctx).core.posts.get(&caller.actor, &id).await.gql()?)))
+        }
+        .await;
+        or_null(ctx, result)
+    }
+
+    /// Posts the caller may read, newest first, filtered by author, status and tag.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity + 1")]
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<PostFilterInput>,
+    ) -> async_graphql::Result<PostConnection> {
+        PostConnection::load(ctx, first, after, filter).await
+    }
+
+    /// The caller's API keys (sessions only; API keys cannot list keys).
+    async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
+        let caller = ctx.data::<Caller>()?;
+        let keys = shared(ctx).core.auth.list_api_keys(&caller.actor).await.gql()?;
+        Ok(keys.into_iter().map(ApiKey::from).collect())
+    }
+}

@@ -1,0 +1,320 @@
+//! Subscriptions at `/graphql/ws` (`graphql-transport-ws` and legacy `graphql-ws`). The engine's
+//! protocol machine runs behind a guard that owns the socket: credentials are checked at
+//! `connection_init` (4403), the init deadline (4408), duplicate ids (4409), bad messages
+//! (4400), the subscription cap, credential expiry and revocation (4401) and shutdown (1001).
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_graphql::http::{WebSocket as Engine, WebSocketProtocols, WsMessage};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State as AxumState};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::State;
+use super::error::server_error;
+use super::schema::Caller;
+use crate::adapters::http_error::ApiError;
+use crate::domain::error::DomainError;
+use crate::platform::authn::Authenticated;
+use crate::platform::ratelimit::caller_key;
+use crate::platform::request_id;
+use crate::platform::streams::StreamSlot;
+
+/// How long a client has to send `connection_init`.
+const INIT_DEADLINE: Duration = Duration::from_secs(5);
+/// How long one outgoing message may wait on a slow client before the connection is dropped.
+const SEND_DEADLINE: Duration = Duration::from_secs(10);
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
+}
+
+/// Cross-site WebSocket hijacking guard: a browser's Origin must be allowed or be this host.
+fn origin_allowed(s: &State, headers: &HeaderMap) -> bool {
+    let Some(origin) = header_str(headers, "origin") else {
+        return true;
+    };
+    if s.shared.cors_origins.iter().any(|o| o.trim() == origin) {
+        return true;
+    }
+    let host = header_str(headers, header::HOST.as_str()).unwrap_or_default();
+    origin.split_once("://").is_some_and(|(_, rest)| !host.is_empty() && rest == host)
+}
+
+pub async fn upgrade(
+    AxumState(s): AxumState<State>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&s, &headers) {
+        return ApiError(DomainError::forbidden("this Origin may not open WebSockets here")).into_response();
+    }
+    let Some(protocol) = negotiate(&headers) else {
+        let e = DomainError::invalid("ask for the graphql-transport-ws or graphql-ws subprotocol")
+            .with_detail("sec-websocket-protocol", "unsupported");
+        return ApiError(e).into_response();
+    };
+    let ip = peer.ip().to_string();
+    let key = format!("ip:{ip}");
+    let decision = s.shared.limiter.check(&key, s.shared.limits.per_anonymous, 1);
+    if !decision.allowed {
+        return ApiError(DomainError::rate_limited(decision.reset_secs)).into_response();
+    }
+    let slot = match s.shared.streams.acquire(&key) {
+        Ok(slot) => slot,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let max = s.shared.stream_settings.ws_max_message_bytes;
+    ws.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max.max(64 * 1024) * 4)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| {
+            request_id::scope(request_id::accept_or_generate(None), run(socket, s, protocol, ip, slot))
+        })
+}
+
+/// The first subprotocol the client offers that we speak.
+fn negotiate(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    header_str(headers, header::SEC_WEBSOCKET_PROTOCOL.as_str())?
+        .split(',')
+        .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+}
+
+/// What the guard closes with.
+struct Close(u16, String);
+
+struct Guarded {
+    state: State,
+    protocol: WebSocketProtocols,
+    ip: String,
+    auth: Option<Authenticated>,
+    /// Connection data handed to the engine when it processes `connection_init`.
+    pending: Arc<Mutex<Option<async_graphql::Data>>>,
+    active: HashSet<String>,
+    /// Ids the client completed whose engine-side `complete` echo is still to come.
+    stopping: HashSet<String>,
+    to_engine: mpsc::Sender<String>,
+}
+
+async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: String, _slot: StreamSlot) {
+    let (mut sink, mut incoming) = socket.split();
+    let (to_engine, engine_in) = mpsc::channel::<String>(64);
+    let pending: Arc<Mutex<Option<async_graphql::Data>>> = Arc::default();
+    let handoff = pending.clone();
+    let mut engine = Engine::new(state.schema.clone(), engine_in, protocol)
+        .on_connection_init(move |_| {
+            let data = handoff.lock().unwrap_or_else(|e| e.into_inner()).take();
+            async move { data.ok_or_else(|| async_graphql::Error::new("Forbidden")) }
+        })
+        .boxed();
+    let settings = state.shared.stream_settings;
+    let shutdown = state.shared.shutdown.clone();
+    let mut g = Guarded {
+        state,
+        protocol,
+        ip,
+        auth: None,
+        pending,
+        active: HashSet::new(),
+        stopping: HashSet::new(),
+        to_engine,
+    };
+    let init_due = Instant::now() + INIT_DEADLINE;
+    let mut revalidate = tokio::time::interval_at(Instant::now() + settings.revalidate, settings.revalidate);
+    revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ping = tokio::time::interval_at(Instant::now() + settings.ws_ping, settings.ws_ping);
+    let close = loop {
+        let expiry = g.expiry();
+        let init = g.auth.is_none().then_some(init_due);
+        tokio::select! {
+            biased;
+            () = shutdown.wait() => break Some(Close(1001, "server shutting down".into())),
+            () = sleep_until(expiry) => break Some(Close(4401, "token expired".into())),
+            () = sleep_until(init) => break Some(Close(4408, "Connection initialisation timeout".into())),
+            _ = revalidate.tick(), if g.auth.as_ref().is_some_and(|a| a.actor.principal().is_some()) => {
+                let actor = &g.auth.as_ref().expect("checked").actor;
+                if !g.state.shared.authn.still_valid(actor).await.unwrap_or(true) {
+                    break Some(Close(4401, "credential revoked".into()));
+                }
+            }
+            _ = ping.tick() => {
+                if send(&mut sink, Message::Ping(Default::default())).await.is_err() {
+                    break None;
+                }
+            }
+            message = incoming.next() => match message {
+                Some(Ok(Message::Text(text))) => match g.on_text(text.as_str()).await {
+                    Ok(Some(reply)) => {
+                        if send(&mut sink, Message::Text(Utf8Bytes::from(reply))).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(close) => break Some(close),
+                },
+                Some(Ok(Message::Binary(_))) => break Some(Close(4400, "Invalid message received".into())),
+                Some(Ok(Message::Close(_))) | None => break None,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    let text = e.to_string().to_lowercase();
+                    break (text.contains("too long") || text.contains("size") || text.contains("capacity"))
+                        .then(|| Close(1009, "message too big".into()));
+                }
+            },
+            out = engine.next() => match out {
+                Some(WsMessage::Text(text)) => {
+                    g.on_outgoing(&text);
+                    if send(&mut sink, Message::Text(Utf8Bytes::from(text))).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(WsMessage::Close(code, reason)) => break Some(Close(code, reason)),
+                None => break Some(Close(1000, "bye".into())),
+            },
+        }
+    };
+    if let Some(Close(code, reason)) = close {
+        let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }));
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
+    }
+}
+
+async fn send(sink: &mut futures::stream::SplitSink<WebSocket, Message>, message: Message) -> Result<(), ()> {
+    match tokio::time::timeout(SEND_DEADLINE, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn invalid() -> Close {
+    Close(4400, "Invalid message received".into())
+}
+
+impl Guarded {
+    fn expiry(&self) -> Option<Instant> {
+        let at = self.auth.as_ref()?.expires_at?;
+        Some(Instant::now() + (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
+    }
+
+    fn forward(&mut self, text: &str) -> Result<Option<String>, Close> {
+        self.to_engine.try_send(text.to_string()).map_err(|_| Close(1008, "too many messages".into()))?;
+        Ok(None)
+    }
+
+    /// Checks one client message; forwards it to the engine, answers it, or closes.
+    async fn on_text(&mut self, text: &str) -> Result<Option<String>, Close> {
+        let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(text) else {
+            return Err(invalid());
+        };
+        let kind = msg.get("type").and_then(Value::as_str).ok_or_else(invalid)?;
+        let modern = self.protocol == WebSocketProtocols::GraphQLWS;
+        match (kind, modern) {
+            ("connection_init", _) => {
+                if self.auth.is_some() {
+                    return Err(Close(4429, "Too many initialisation requests".into()));
+                }
+                self.init(msg.get("payload")).await?;
+                self.forward(text)
+            }
+            ("subscribe", true) | ("start", false) => {
+                if self.auth.is_none() {
+                    return Err(Close(4401, "Unauthorized".into()));
+                }
+                let id = msg.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()).ok_or_else(invalid)?;
+                if !msg.get("payload").and_then(|p| p.get("query")).is_some_and(Value::is_string) {
+                    return Err(invalid());
+                }
+                if self.active.contains(id) {
+                    return Err(Close(4409, format!("Subscriber for {id} already exists")));
+                }
+                let max = self.state.shared.stream_settings.ws_max_subscriptions;
+                if self.active.len() >= max {
+                    let mut e = DomainError::rate_limited(1);
+                    e.message = format!("at most {max} subscriptions per connection");
+                    return Ok(Some(self.error_message(id, e)));
+                }
+                self.active.insert(id.to_string());
+                self.forward(text)
+            }
+            ("complete", true) | ("stop", false) => {
+                let id = msg.get("id").and_then(Value::as_str).ok_or_else(invalid)?;
+                if self.active.remove(id) {
+                    self.stopping.insert(id.to_string());
+                }
+                self.forward(text)
+            }
+            ("ping" | "pong", true) | ("connection_terminate", false) => self.forward(text),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// Authenticates the `connection_init` payload (`authorization` or `apiKey`); none means
+    /// anonymous (public data only), bad credentials close with 4403.
+    async fn init(&mut self, payload: Option<&Value>) -> Result<(), Close> {
+        let field = |names: &[&str]| {
+            names.iter().find_map(|n| payload.and_then(|p| p.get(*n)).and_then(Value::as_str).map(str::to_string))
+        };
+        let authorization = field(&["authorization", "Authorization"]);
+        let api_key = field(&["apiKey", "x-api-key"]);
+        let auth = self
+            .state
+            .shared
+            .authn
+            .authenticate_until(authorization.as_deref(), api_key.as_deref())
+            .await
+            .map_err(|e| Close(4403, format!("Forbidden: {}", e.message)))?;
+        let (key, principal) = caller_key(&auth.actor, &self.ip);
+        let limits = self.state.shared.limits;
+        let decision = self.state.shared.limiter.check(
+            &key,
+            if principal { limits.per_principal } else { limits.per_anonymous },
+            1,
+        );
+        if !decision.allowed {
+            return Err(Close(4429, "Too many requests".into()));
+        }
+        let caller = Caller { actor: auth.actor.clone(), ip: self.ip.clone() };
+        let mut data = async_graphql::Data::default();
+        data.insert(caller);
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(data);
+        self.auth = Some(auth);
+        Ok(())
+    }
+
+    /// The protocol's error message for one subscription id.
+    fn error_message(&self, id: &str, e: DomainError) -> String {
+        let error = serde_json::to_value(server_error(e)).unwrap_or(Value::Null);
+        let payload = if self.protocol == WebSocketProtocols::GraphQLWS { json!([error]) } else { error };
+        json!({"type": "error", "id": id, "payload": payload}).to_string()
+    }
+
+    /// Frees the id of a subscription the engine finished.
+    fn on_outgoing(&mut self, text: &str) {
+        if (text.starts_with("{\"type\":\"complete\"") || text.starts_with("{\"type\":\"error\""))
+            && let Ok(v) = serde_json::from_str::<Value>(text)
+            && let Some(id) = v.get("id").and_then(Value::as_str)
+            && !self.stopping.remove(id)
+        {
+            self.active.remove(id);
+        }
+    }
+}
