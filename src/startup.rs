@@ -117,6 +117,7 @@ impl Application {
             health: store_arc.clone(),
             cors_origins: settings.cors_origins.clone(),
             bus: bus.clone(),
+            public_views: Default::default(),
             streams: streams.clone(),
             stream_settings: StreamSettings {
                 sse_keepalive: Duration::from_secs(settings.sse_keepalive_secs.max(1)),

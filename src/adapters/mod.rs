@@ -74,6 +74,7 @@ pub struct SharedInner {
     pub health: Arc<dyn Health>,
     pub cors_origins: Vec<String>,
     pub bus: Arc<EventBus>,
+    pub public_views: Arc<crate::platform::views::PublicViews>,
     pub streams: Arc<StreamLimits>,
     pub stream_settings: StreamSettings,
     pub graphql: graphql::GraphqlSettings,

@@ -89,9 +89,19 @@ pub struct Delivery {
 
 /// The subscriber's view of `event` if it listens to a matching topic and may read the object.
 pub fn deliver(actor: &Actor, topics: &[Topic], event: &StoredEvent) -> Option<Delivery> {
-    if !topics.iter().any(|t| t.matches(&event.subject)) {
+    if !listens(topics, event) {
         return None;
     }
+    view(actor, event)
+}
+
+/// True when one of `topics` covers the event's subject.
+pub fn listens(topics: &[Topic], event: &StoredEvent) -> bool {
+    topics.iter().any(|t| t.matches(&event.subject))
+}
+
+/// What `actor` may see of `event`, whatever it listens to.
+pub fn view(actor: &Actor, event: &StoredEvent) -> Option<Delivery> {
     let data = match &event.subject {
         Subject::Post(post) => {
             if !actor.has_scope_or_anonymous(Scope::PostsRead) || !policy::can_read_post(actor, post) {

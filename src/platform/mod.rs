@@ -14,3 +14,4 @@ pub mod shutdown;
 pub mod streams;
 pub mod throttle;
 pub mod tokens;
+pub mod views;

@@ -154,8 +154,6 @@ async fn resume_after_drop(app: TestApp, header: bool) {
 }
 
 #[tokio::test]
-#[ignore = "server bug: EventBus::subscribe(None) starts at the tailer's published watermark, not the log's last \
-            id, so a write committed just before the stream opened is delivered on it (fails ~2 runs in 3)"]
 async fn a_stream_without_a_resume_point_never_replays_a_write_committed_before_it_opened() {
     let app = app_with(|_| {}).await;
     let ada = app.member("ada").await;
@@ -202,7 +200,6 @@ async fn a_stream_token_opens_a_stream_from_the_query_and_an_access_token_there_
 }
 
 #[tokio::test]
-#[ignore = "server bug: bad topics answer 422 VALIDATION_FAILED; realtime_protocol.md says 400 INVALID_REQUEST"]
 async fn unknown_or_missing_topics_are_refused_with_400_invalid_request_before_the_stream() {
     let app = app_with(|_| {}).await;
     for (query, field) in [

@@ -11,12 +11,13 @@ use futures::stream::{self, Stream, StreamExt};
 use serde_json::json;
 
 use crate::adapters::Shared;
-use crate::domain::delivery::{Topic, deliver};
+use crate::domain::delivery::{Topic, deliver, listens};
 use crate::domain::policy::Actor;
 use crate::platform::authn::{Authenticated, Authenticator};
 use crate::platform::bus::Subscription;
 use crate::platform::shutdown::Shutdown;
 use crate::platform::streams::StreamSlot;
+use crate::platform::views::PublicViews;
 
 struct Feed {
     subscription: Subscription,
@@ -26,6 +27,7 @@ struct Feed {
     revalidate: tokio::time::Interval,
     authn: Authenticator,
     shutdown: Shutdown,
+    views: std::sync::Arc<PublicViews>,
     done: bool,
     _slot: StreamSlot,
 }
@@ -59,14 +61,20 @@ impl Feed {
                     return Some(error_event("UNAUTHENTICATED", "the token that opened this stream has expired"));
                 }
                 _ = self.revalidate.tick() => {
-                    if !self.authn.still_valid(&self.actor).await.unwrap_or(true) {
+                    if !Box::pin(self.authn.still_valid(&self.actor)).await.unwrap_or(true) {
                         self.done = true;
                         return Some(error_event("UNAUTHENTICATED", "the credential of this stream was revoked"));
                     }
                 }
                 event = self.subscription.next() => match event {
                     Ok(event) => {
-                        if let Some(d) = deliver(&self.actor, &self.topics, &event) {
+                        if self.actor == Actor::Anonymous {
+                            if listens(&self.topics, &event)
+                                && let Some(v) = self.views.of(&event)
+                            {
+                                return Some(Event::default().id(v.delivery.id.to_string()).event(v.delivery.event_type).data(&v.envelope));
+                            }
+                        } else if let Some(d) = deliver(&self.actor, &self.topics, &event) {
                             let data = serde_json::to_string(&d).unwrap_or_default();
                             return Some(Event::default().id(d.id.to_string()).event(d.event_type).data(data));
                         }
@@ -103,6 +111,7 @@ pub(super) fn respond(
         revalidate,
         authn: s.authn.clone(),
         shutdown: s.shutdown.clone(),
+        views: s.public_views.clone(),
         done: false,
         _slot: slot,
     };

@@ -16,7 +16,7 @@ use super::frames::{self, ClientFrame};
 use super::ops;
 use crate::adapters::Shared;
 use crate::adapters::http_error::status_of;
-use crate::domain::delivery::{Topic, deliver};
+use crate::domain::delivery::{Topic, deliver, listens};
 use crate::domain::error::{DomainError, DomainResult, ErrorCode};
 use crate::domain::events::StoredEvent;
 use crate::domain::ports::SavedResponse;
@@ -123,7 +123,7 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 break;
             }
             _ = revalidate.tick() => {
-                if !conn.shared.authn.still_valid(&conn.auth.actor).await.unwrap_or(true) {
+                if !Box::pin(conn.shared.authn.still_valid(&conn.auth.actor)).await.unwrap_or(true) {
                     let e = DomainError::unauthenticated("the credential of this connection was revoked");
                     conn.close_with(4401, "credential revoked", Some(frames::error(None, &e)));
                     break;
@@ -135,7 +135,8 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(text))) => {
                     conn.heard_from = true;
-                    if !conn.on_text(text.as_str()).await {
+                    // Boxed: an idle connection need not reserve room for a whole request's state.
+                    if !Box::pin(conn.on_text(text.as_str())).await {
                         break;
                     }
                 }
@@ -156,7 +157,7 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 }
             },
             Some((id, event)) = conn.feeds.next(), if !conn.feeds.is_empty() => {
-                if !conn.on_event(&id, event).await {
+                if !Box::pin(conn.on_event(&id, event)).await {
                     break;
                 }
             }
@@ -285,7 +286,11 @@ impl Conn {
     /// A full queue gets `LAG_GRACE` to drain (a client replaying a backlog keeps reading);
     /// still full after that, the client is lagging.
     async fn enqueue(&mut self, frame: Value, event: Option<(String, i64)>) -> bool {
-        let outgoing = Outgoing { message: Message::Text(Utf8Bytes::from(frame.to_string())), event };
+        self.enqueue_text(frame.to_string(), event).await
+    }
+
+    async fn enqueue_text(&mut self, frame: String, event: Option<(String, i64)>) -> bool {
+        let outgoing = Outgoing { message: Message::Text(Utf8Bytes::from(frame)), event };
         match self.out.try_send(outgoing) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(outgoing)) => {
@@ -317,6 +322,15 @@ impl Conn {
             return true;
         };
         match event {
+            Ok(event) if self.auth.actor == crate::domain::policy::Actor::Anonymous => {
+                if !listens(&sub.topics, &event) {
+                    return true;
+                }
+                match self.shared.public_views.of(&event) {
+                    Some(v) => self.enqueue_text(v.ws_frame(id), Some((id.to_string(), v.delivery.id))).await,
+                    None => true,
+                }
+            }
             Ok(event) => match deliver(&self.auth.actor, &sub.topics, &event) {
                 Some(d) => self.enqueue(frames::event(id, &d), Some((id.to_string(), d.id))).await,
                 None => true,

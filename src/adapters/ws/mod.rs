@@ -47,9 +47,9 @@ async fn upgrade(
     match accept(&s, &headers, peer.ip().to_string()).await {
         Ok(ctx) => {
             let settings = s.stream_settings;
-            ws.read_buffer_size(4 * 1024)
+            ws.read_buffer_size(2 * 1024)
                 .write_buffer_size(0)
-                .max_write_buffer_size(settings.ws_max_message_bytes.max(64 * 1024) * 4)
+                .max_write_buffer_size(settings.ws_max_message_bytes.max(64 * 1024) * 2)
                 .max_message_size(settings.ws_max_message_bytes)
                 .max_frame_size(settings.ws_max_message_bytes)
                 .on_upgrade(move |socket| connection::run(socket, s, ctx))
