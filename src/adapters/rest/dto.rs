@@ -401,7 +401,7 @@ pub struct PostListParams {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Only posts by this author.
-    #[param(min_length = 1, max_length = 64)]
+    #[param(pattern = "^[A-Za-z0-9-]{1,64}$")]
     pub author_id: Option<String>,
     /// Only posts in this status.
     #[param(value_type = Option<StatusDto>)]
