@@ -58,3 +58,19 @@ fn every_source_file_says_what_it_owns() {
         assert!(text.starts_with("//!"), "{path} lacks a //! header");
     }
 }
+
+#[test]
+fn an_adapter_never_imports_another_adapter() {
+    let adapters = ["rest", "soap", "sse", "ws", "graphql", "grpc"];
+    for own in adapters {
+        for (path, text) in files_under(&format!("src/adapters/{own}")) {
+            for other in adapters {
+                let needle = format!("crate::adapters::{other}");
+                assert!(
+                    !text.contains(&needle),
+                    "{path} names {needle}: adapters share only adapters::{{Shared, http_error}}"
+                );
+            }
+        }
+    }
+}

@@ -6,9 +6,9 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 
+use super::super::error::server_error;
 use super::Caller;
 use crate::adapters::Shared;
-use crate::adapters::graphql::error::server_error;
 use crate::domain::error::DomainError;
 use crate::platform::ratelimit::caller_key;
 

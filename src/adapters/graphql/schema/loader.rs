@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_graphql::dataloader::Loader;
 
+use super::super::error::to_graphql;
 use crate::adapters::Shared;
-use crate::adapters::graphql::error::to_graphql;
 use crate::domain::policy::Actor;
 use crate::domain::service::UserView;
 

@@ -2,12 +2,12 @@
 
 use async_graphql::{Context, ID, Object};
 
+use super::super::error::GqlResult;
 use super::types::{
     AuthPayload, CreateApiKeyInput, CreatePostInput, CreatedApiKey, LoginInput, Post, RegisterInput, UpdatePostInput,
     UpdateUserInput, User,
 };
 use super::{Caller, shared};
-use crate::adapters::graphql::error::GqlResult;
 use crate::domain::post::{NewPost, PostPatch};
 use crate::domain::service::{ClientInfo, UserView};
 use crate::domain::user::{RegisterUser, UserPatch};

@@ -2,11 +2,11 @@
 
 use async_graphql::{Context, ID, Object};
 
+use super::super::error::{GqlResult, or_null};
 use super::types::{
     ApiKey, Post, PostConnection, PostFilterInput, User, UserConnection, UserEdge, edges, page_request,
 };
 use super::{Caller, shared};
-use crate::adapters::graphql::error::{GqlResult, or_null};
 use crate::domain::service::UserView;
 use crate::platform::cursor::USERS_CONTEXT;
 

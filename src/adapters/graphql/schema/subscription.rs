@@ -5,9 +5,9 @@ use async_graphql::{Context, ID, Json, Subscription as SubscriptionObject};
 use futures::Stream;
 use futures::stream::{self, StreamExt};
 
+use super::super::error::{GqlResult, to_graphql};
 use super::types::{Event, Post, PostEvent, PostFilterInput, User, UserEvent};
 use super::{Caller, shared};
-use crate::adapters::graphql::error::{GqlResult, to_graphql};
 use crate::domain::delivery::{Delivery, Topic, deliver};
 use crate::domain::error::DomainError;
 use crate::domain::events::{StoredEvent, Subject};

@@ -3,9 +3,9 @@
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::super::error::{GqlResult, or_null};
 use super::loader::UserLoader;
 use super::{Caller, shared};
-use crate::adapters::graphql::error::{GqlResult, or_null};
 use crate::domain::credentials::{ApiKey as DomainApiKey, CreatedApiKey as DomainCreatedApiKey, TokenPair};
 use crate::domain::page::PageRequest;
 use crate::domain::post::{self, Post as DomainPost, PostFilter as DomainPostFilter};
