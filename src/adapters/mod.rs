@@ -18,7 +18,7 @@ use crate::platform::bus::EventBus;
 use crate::platform::cursor::CursorCodec;
 use crate::platform::idempotency::Idempotency;
 use crate::platform::metrics::Metrics;
-use crate::platform::ratelimit::RateLimiter;
+use crate::platform::ratelimit::{Decision, RateLimiter, caller_key};
 use crate::platform::shutdown::Shutdown;
 use crate::platform::streams::StreamLimits;
 
@@ -51,6 +51,17 @@ pub struct Shared(Arc<SharedInner>);
 impl Shared {
     pub fn new(inner: SharedInner) -> Self {
         Self(Arc::new(inner))
+    }
+}
+
+impl Shared {
+    /// Charges `cost` units to the caller's budget, the same one on every protocol: its API key,
+    /// its user, or for anonymous callers its address. Returns the budget key and the decision.
+    pub fn charge(&self, actor: &crate::domain::policy::Actor, ip: &str, cost: u64) -> (String, Decision) {
+        let (key, principal) = caller_key(actor, ip);
+        let limit = if principal { self.limits.per_principal } else { self.limits.per_anonymous };
+        let decision = self.limiter.check(&key, limit, cost);
+        (key, decision)
     }
 }
 

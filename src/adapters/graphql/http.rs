@@ -20,7 +20,7 @@ use crate::domain::error::{DomainError, ErrorCode};
 use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
 use crate::platform::idempotency::{Begin, fingerprint};
-use crate::platform::ratelimit::{Decision, caller_key};
+use crate::platform::ratelimit::Decision;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -86,9 +86,7 @@ impl Reply {
 async fn admit(s: &State, headers: &HeaderMap, ip: &str, reply: &mut Reply) -> Result<Actor, Response> {
     let authn =
         s.shared.authn.authenticate(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await;
-    let (key, principal) = caller_key(authn.as_ref().unwrap_or(&Actor::Anonymous), ip);
-    let limit = if principal { s.shared.limits.per_principal } else { s.shared.limits.per_anonymous };
-    let decision = s.shared.limiter.check(&key, limit, 1);
+    let (_, decision) = s.shared.charge(authn.as_ref().unwrap_or(&Actor::Anonymous), ip, 1);
     reply.decision = Some(decision);
     if !decision.allowed {
         return Err(reply.refuse(DomainError::rate_limited(decision.reset_secs), None));

@@ -13,7 +13,7 @@ use crate::domain::error::DomainError;
 use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
 use crate::platform::idempotency::{Begin, fingerprint};
-use crate::platform::ratelimit::{Decision, caller_key};
+use crate::platform::ratelimit::Decision;
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
@@ -25,9 +25,7 @@ pub async fn gate(State(shared): State<Shared>, mut req: Request, next: Next) ->
     let ip = client_ip(req.extensions()).unwrap_or_else(|| "unknown".into());
     let headers = req.headers();
     let authn = shared.authn.authenticate(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await;
-    let (key, principal) = caller_key(authn.as_ref().unwrap_or(&Actor::Anonymous), &ip);
-    let limit = if principal { shared.limits.per_principal } else { shared.limits.per_anonymous };
-    let decision = shared.limiter.check(&key, limit, 1);
+    let (_, decision) = shared.charge(authn.as_ref().unwrap_or(&Actor::Anonymous), &ip, 1);
     let mut response = if !decision.allowed {
         ApiError(DomainError::rate_limited(decision.reset_secs)).into_response()
     } else {

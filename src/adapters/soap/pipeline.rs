@@ -22,7 +22,7 @@ use crate::domain::ports::SavedResponse;
 use crate::domain::service::ClientInfo;
 use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::metrics::CodeLabels;
-use crate::platform::ratelimit::{Decision, caller_key};
+use crate::platform::ratelimit::Decision;
 
 /// An answer on its way to the wire.
 struct Reply {
@@ -92,10 +92,7 @@ fn media_type(headers: &HeaderMap) -> (Option<Version>, Option<String>) {
 
 /// The budget key of a caller, exactly as the REST gate keys it.
 fn budget(s: &SoapState, actor: &DomainResult<Actor>, ip: &str) -> Decision {
-    let shared = &s.shared;
-    let (key, principal) = caller_key(actor.as_ref().unwrap_or(&Actor::Anonymous), ip);
-    let limit = if principal { shared.limits.per_principal } else { shared.limits.per_anonymous };
-    shared.limiter.check(&key, limit, 1)
+    s.shared.charge(actor.as_ref().unwrap_or(&Actor::Anonymous), ip, 1).1
 }
 
 pub async fn call(State(s): State<SoapState>, req: Request) -> Response {

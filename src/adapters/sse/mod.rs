@@ -15,7 +15,6 @@ use crate::adapters::http_error::ApiError;
 use crate::domain::delivery::Topic;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::platform::authn::Authenticated;
-use crate::platform::ratelimit::caller_key;
 use crate::platform::tokens::TokenType;
 
 pub fn routes(shared: Shared) -> Router {
@@ -33,9 +32,7 @@ fn client_ip(ext: &axum::http::Extensions) -> String {
 
 /// Charges the caller's request budget, as every protocol does.
 fn charge(s: &Shared, auth: &Authenticated, ip: &str) -> DomainResult<String> {
-    let (key, principal) = caller_key(&auth.actor, ip);
-    let limit = if principal { s.limits.per_principal } else { s.limits.per_anonymous };
-    let decision = s.limiter.check(&key, limit, 1);
+    let (key, decision) = s.charge(&auth.actor, ip, 1);
     if decision.allowed { Ok(key) } else { Err(DomainError::rate_limited(decision.reset_secs)) }
 }
 

@@ -15,7 +15,6 @@ use tokio::time::Instant;
 use super::frames::{self, ClientFrame};
 use super::ops;
 use crate::adapters::Shared;
-use crate::adapters::http_error::status_of;
 use crate::domain::delivery::{Topic, deliver, listens};
 use crate::domain::error::{DomainError, DomainResult, ErrorCode};
 use crate::domain::events::StoredEvent;
@@ -23,7 +22,6 @@ use crate::domain::ports::SavedResponse;
 use crate::domain::service::ClientInfo;
 use crate::platform::authn::Authenticated;
 use crate::platform::idempotency::{Begin, fingerprint};
-use crate::platform::ratelimit::caller_key;
 use crate::platform::streams::StreamSlot;
 use crate::platform::tokens::TokenType;
 
@@ -428,10 +426,8 @@ impl Conn {
 
     /// A core operation with REST's rate limit and idempotency.
     async fn request(&mut self, id: &str, op: &str, params: Value, key: Option<String>) -> Value {
-        let (budget, principal) = caller_key(&self.auth.actor, &self.ip);
-        let limits = self.shared.limits;
-        let decision =
-            self.shared.limiter.check(&budget, if principal { limits.per_principal } else { limits.per_anonymous }, 1);
+        let (budget, decision) = self.shared.charge(&self.auth.actor, &self.ip, 1);
+        let principal = self.auth.actor.principal().is_some();
         if !decision.allowed {
             return frames::error(Some(id), &DomainError::rate_limited(decision.reset_secs));
         }
@@ -453,9 +449,9 @@ impl Conn {
         };
         let frame = run_op(&self.shared, &self.auth, id, op, params, &client).await;
         let code = frame.get("code").and_then(Value::as_str).and_then(ErrorCode::parse);
-        let status = code.map_or(200, |c| status_of(&DomainError::new(c, "")).as_u16());
+        // The whole frame is replayed (error frames included); `status` is an HTTP notion.
         let saved = SavedResponse {
-            status,
+            status: 200,
             content_type: "application/json".into(),
             location: None,
             body: frame.to_string().into_bytes(),

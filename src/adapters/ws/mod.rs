@@ -15,7 +15,6 @@ use axum::routing::get;
 use crate::adapters::Shared;
 use crate::adapters::http_error::ApiError;
 use crate::domain::error::{DomainError, DomainResult};
-use crate::platform::ratelimit::caller_key;
 
 pub fn routes(shared: Shared) -> Router {
     Router::new().route("/ws", get(upgrade)).with_state(shared)
@@ -64,9 +63,7 @@ async fn accept(s: &Shared, headers: &HeaderMap, ip: String) -> DomainResult<con
     }
     let presented = header(headers, "authorization").is_some() || header(headers, "x-api-key").is_some();
     let auth = s.authn.authenticate_until(header(headers, "authorization"), header(headers, "x-api-key")).await?;
-    let (key, principal) = caller_key(&auth.actor, &ip);
-    let limit = if principal { s.limits.per_principal } else { s.limits.per_anonymous };
-    let decision = s.limiter.check(&key, limit, 1);
+    let (key, decision) = s.charge(&auth.actor, &ip, 1);
     if !decision.allowed {
         return Err(DomainError::rate_limited(decision.reset_secs));
     }
