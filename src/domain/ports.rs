@@ -54,6 +54,16 @@ pub trait PostRepo: Send + Sync {
         visibility: &PostVisibility,
         page: &PageRequest,
     ) -> DomainResult<Vec<Post>>;
+    /// `list` for many authors in ONE query: for each id in `authors`, its newest `limit + 1`
+    /// posts after `page.after` matching `filter` (whose `author_id` is ignored). Rows of one
+    /// author are newest first; authors come in no particular order.
+    async fn list_by_authors(
+        &self,
+        authors: &[String],
+        filter: &PostFilter,
+        visibility: &PostVisibility,
+        page: &PageRequest,
+    ) -> DomainResult<Vec<Post>>;
 }
 
 /// Refresh tokens and API keys.

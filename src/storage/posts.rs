@@ -157,37 +157,82 @@ impl PostRepo for SqlStore {
         visibility: &PostVisibility,
         page: &PageRequest,
     ) -> DomainResult<Vec<Post>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM posts WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
-        let mut arg = |sql: &mut String, clause: &str, value: String| {
-            args.push(value);
-            sql.push_str(&clause.replace("$?", &format!("${}", args.len())));
-        };
+        let mut q = Conditions::new(visibility, filter, page);
+        if let Some(author) = &filter.author_id {
+            q.push(" AND author_id = $?", author.clone());
+        }
+        let sql = format!("SELECT {COLUMNS} FROM posts WHERE {} ORDER BY id DESC LIMIT {}", q.sql, page.limit + 1);
+        q.fetch(&self.read, &sql).await
+    }
+
+    async fn list_by_authors(
+        &self,
+        authors: &[String],
+        filter: &PostFilter,
+        visibility: &PostVisibility,
+        page: &PageRequest,
+    ) -> DomainResult<Vec<Post>> {
+        if authors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = Conditions::new(visibility, filter, page);
+        q.sql.push_str(" AND author_id IN (");
+        for (i, author) in authors.iter().enumerate() {
+            q.push(if i == 0 { "$?" } else { ", $?" }, author.clone());
+        }
+        q.sql.push(')');
+        // Top-N per author: window functions exist in SQLite >= 3.25 and PostgreSQL alike.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM (SELECT {COLUMNS}, ROW_NUMBER() OVER (PARTITION BY author_id ORDER BY id DESC) AS rn \
+             FROM posts WHERE {}) ranked WHERE rn <= {} ORDER BY author_id, id DESC",
+            q.sql,
+            page.limit + 1
+        );
+        q.fetch(&self.read, &sql).await
+    }
+}
+
+/// The WHERE clause shared by post lists: visibility, status, tag and keyset position, with
+/// its `$n` arguments (the author condition differs per list and is pushed by the caller).
+struct Conditions {
+    sql: String,
+    args: Vec<String>,
+}
+
+impl Conditions {
+    fn new(visibility: &PostVisibility, filter: &PostFilter, page: &PageRequest) -> Self {
+        let mut q = Conditions { sql: "1 = 1".into(), args: Vec::new() };
         match visibility {
             PostVisibility::All => {}
             PostVisibility::PublishedOr { author_id: Some(me) } => {
-                arg(&mut sql, " AND (status = 'published' OR author_id = $?)", me.clone())
+                q.push(" AND (status = 'published' OR author_id = $?)", me.clone())
             }
-            PostVisibility::PublishedOr { author_id: None } => sql.push_str(" AND status = 'published'"),
-        }
-        if let Some(author) = &filter.author_id {
-            arg(&mut sql, " AND author_id = $?", author.clone());
+            PostVisibility::PublishedOr { author_id: None } => q.sql.push_str(" AND status = 'published'"),
         }
         if let Some(status) = filter.status {
-            arg(&mut sql, " AND status = $?", status.as_str().to_string());
+            q.push(" AND status = $?", status.as_str().to_string());
         }
         if let Some(tag) = &filter.tag {
-            arg(&mut sql, " AND id IN (SELECT post_id FROM post_tags WHERE tag = $?)", tag.clone());
+            q.push(" AND id IN (SELECT post_id FROM post_tags WHERE tag = $?)", tag.clone());
         }
         if let Some(after) = &page.after {
-            arg(&mut sql, " AND id < $?", after.clone());
+            q.push(" AND id < $?", after.clone());
         }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", page.limit + 1));
-        let mut query = sqlx::query(&sql);
-        for value in &args {
+        q
+    }
+
+    /// Appends `clause` with its `$?` numbered as the next argument.
+    fn push(&mut self, clause: &str, value: String) {
+        self.args.push(value);
+        self.sql.push_str(&clause.replace("$?", &format!("${}", self.args.len())));
+    }
+
+    async fn fetch(&self, pool: &sqlx::AnyPool, sql: &str) -> DomainResult<Vec<Post>> {
+        let mut query = sqlx::query(sql);
+        for value in &self.args {
             query = query.bind(value);
         }
-        let rows = query.fetch_all(&self.read).await.map_err(db_error)?;
+        let rows = query.fetch_all(pool).await.map_err(db_error)?;
         rows.iter().map(to_post).collect()
     }
 }

@@ -331,6 +331,57 @@ async fn authors_of_a_page_of_posts_resolve_with_one_batched_lookup() {
 }
 
 #[tokio::test]
+async fn posts_of_a_page_of_users_resolve_with_one_batched_query_and_match_rest() {
+    let app = spawn_app().await;
+    let admin = app.with_role("root", Role::Admin).await;
+    let mut users = Vec::new();
+    for i in 0..4 {
+        users.push(app.member(&format!("u{i}")).await);
+    }
+    for (i, user) in users.iter().enumerate() {
+        for j in 0..i + 1 {
+            app.published_post(user, &format!("u{i} p{j}")).await;
+        }
+        app.create_post(user, &format!("u{i} draft"), &[]).await;
+    }
+    let q = "{ users(first: 10) { edges { node { id posts(first: 2) { edges { node { title authorId } } \
+             pageInfo { hasNextPage endCursor } } } } } }";
+    for (token, who) in [(&admin.token, "admin"), (&users[3].token, "member")] {
+        let before = polyport::adapters::graphql::post_batches();
+        let (status, body) = app.gql(Some(token), q, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body["errors"].is_null(), "{body}");
+        assert_eq!(polyport::adapters::graphql::post_batches() - before, 1, "{who}: one query for every user's posts");
+        let edges = body["data"]["users"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 5, "{body}");
+        for edge in edges {
+            let node = &edge["node"];
+            let id = node["id"].as_str().unwrap();
+            let rest: Value = app.get(&format!("/users/{id}/posts?limit=2"), Some(token)).await.json().await.unwrap();
+            let rest_titles: Vec<&Value> = rest["data"].as_array().unwrap().iter().map(|p| &p["title"]).collect();
+            let posts = &node["posts"];
+            let titles: Vec<&Value> = posts["edges"].as_array().unwrap().iter().map(|e| &e["node"]["title"]).collect();
+            assert_eq!(titles, rest_titles, "{who} sees the same page of {id} as REST");
+            assert!(posts["edges"].as_array().unwrap().iter().all(|e| e["node"]["authorId"] == id));
+            assert_eq!(posts["pageInfo"]["hasNextPage"], rest["has_more"], "{who}: {id}");
+        }
+    }
+    let (_, body) = app.gql(Some(&admin.token), q, json!({})).await;
+    let first = &body["data"]["users"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["id"] == users[3].id.as_str())
+        .unwrap()["node"]["posts"];
+    let cursor = first["pageInfo"]["endCursor"].as_str().unwrap();
+    let next = "query($id: ID!, $after: String) { user(id: $id) { posts(first: 2, after: $after) { edges { node { title } } } } }";
+    let (_, body) = app.gql(Some(&admin.token), next, json!({"id": users[3].id, "after": cursor})).await;
+    let titles: Vec<&Value> =
+        body["data"]["user"]["posts"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]["title"]).collect();
+    assert_eq!(titles, vec!["u3 p2", "u3 p1"], "the batched page's cursor continues the list: {body}");
+}
+
+#[tokio::test]
 async fn introspection_and_graphiql_follow_the_settings() {
     let app = spawn_app().await;
     let (_, body) = app.gql(None, "{ __schema { queryType { name } } }", json!({})).await;

@@ -4,7 +4,10 @@ use chrono::{Duration, Utc};
 use polyport::domain::ErrorCode;
 use polyport::domain::credentials::RefreshToken;
 use polyport::domain::events::{EventType, NewEvent};
+use polyport::domain::page::PageRequest;
+use polyport::domain::ports::PostVisibility;
 use polyport::domain::ports::{IdempotencyClaim, SavedResponse};
+use polyport::domain::post::{PostFilter, PostStatus};
 
 use crate::helpers::TestApp;
 use crate::on_every_store;
@@ -13,7 +16,8 @@ on_every_store!(
     a_stale_version_is_a_mismatch_and_a_missing_row_is_not_found,
     a_refresh_token_rotates_exactly_once,
     event_ids_increase_and_read_after_resumes_exactly,
-    idempotency_claims_replay_mismatch_and_take_over_dead_claims
+    idempotency_claims_replay_mismatch_and_take_over_dead_claims,
+    listing_many_authors_gives_each_author_the_page_a_single_author_list_gives
 );
 
 async fn a_stale_version_is_a_mismatch_and_a_missing_row_is_not_found(app: TestApp) {
@@ -99,4 +103,69 @@ async fn idempotency_claims_replay_mismatch_and_take_over_dead_claims(app: TestA
     store.release("other", "k").await.unwrap();
     assert_eq!(store.claim("other", "k", "f9", later, long_ago).await.unwrap(), IdempotencyClaim::Claimed);
     assert_eq!(store.purge_before(later + Duration::seconds(1)).await.unwrap(), 2);
+}
+
+async fn listing_many_authors_gives_each_author_the_page_a_single_author_list_gives(app: TestApp) {
+    let (ada, bob, cyd) = (app.member("ada").await, app.member("bob").await, app.member("cyd").await);
+    for i in 0..4 {
+        app.published_post(&ada, &format!("ada {i}")).await;
+    }
+    app.create_post(&ada, "ada draft", &["rust"]).await;
+    app.published_post(&bob, "bob 0").await;
+    let tagged = app.create_post(&bob, "bob tagged", &["rust"]).await;
+    app.post(&format!("/posts/{}/publish", tagged["id"].as_str().unwrap()), Some(&bob.token), serde_json::json!({}))
+        .await;
+    let repo = &app.core.deps.posts;
+    let authors = vec![ada.id.clone(), bob.id.clone(), cyd.id.clone(), "0".repeat(26)];
+    let cases = [
+        (PostFilter::default(), PostVisibility::PublishedOr { author_id: None }, PageRequest::new(Some(2), None)),
+        (
+            PostFilter::default(),
+            PostVisibility::PublishedOr { author_id: Some(ada.id.clone()) },
+            PageRequest::new(Some(3), None),
+        ),
+        (
+            PostFilter { tag: Some("rust".into()), ..PostFilter::default() },
+            PostVisibility::All,
+            PageRequest::new(None, None),
+        ),
+        (
+            PostFilter { status: Some(PostStatus::Draft), ..PostFilter::default() },
+            PostVisibility::All,
+            PageRequest::new(None, None),
+        ),
+    ];
+    for (filter, visibility, page) in cases {
+        let all = repo.list_by_authors(&authors, &filter, &visibility, &page).await.unwrap();
+        for author in &authors {
+            let one = PostFilter { author_id: Some(author.clone()), ..filter.clone() };
+            let expected: Vec<String> =
+                repo.list(&one, &visibility, &page).await.unwrap().into_iter().map(|p| p.id).collect();
+            let got: Vec<String> = all.iter().filter(|p| &p.author_id == author).map(|p| p.id.clone()).collect();
+            assert_eq!(got, expected, "{filter:?} {visibility:?} {page:?} for {author}");
+        }
+        assert!(all.iter().all(|p| authors.contains(&p.author_id)));
+    }
+    let newest = repo
+        .list_by_authors(&authors, &PostFilter::default(), &PostVisibility::All, &PageRequest::new(Some(2), None))
+        .await
+        .unwrap();
+    assert_eq!(newest.iter().filter(|p| p.author_id == ada.id).count(), 3, "limit + 1 rows prove there is more");
+    let after = newest.iter().find(|p| p.author_id == ada.id).unwrap().id.clone();
+    let older = repo
+        .list_by_authors(
+            std::slice::from_ref(&ada.id),
+            &PostFilter::default(),
+            &PostVisibility::All,
+            &PageRequest::new(Some(2), Some(after.clone())),
+        )
+        .await
+        .unwrap();
+    assert!(older.iter().all(|p| p.id < after) && older.len() == 3);
+    assert!(
+        repo.list_by_authors(&[], &PostFilter::default(), &PostVisibility::All, &PageRequest::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

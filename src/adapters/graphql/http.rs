@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::State;
 use super::error::{code_of, normalize, server_error};
-use super::schema::{Caller, Introspection, UserLoader};
+use super::schema::{BatchLoader, Caller, Introspection};
 use crate::adapters::http_error::status_of;
 use crate::domain::error::{DomainError, ErrorCode};
 use crate::domain::policy::Actor;
@@ -238,7 +238,7 @@ impl DocumentCache {
 fn prepare(s: &State, mut request: GqlRequest, caller: &Caller) -> GqlRequest {
     s.documents.attach(&mut request);
     let introspect = may_introspect(s, &caller.actor);
-    let loader = DataLoader::new(UserLoader { shared: s.shared.clone(), actor: caller.actor.clone() }, tokio::spawn);
+    let loader = DataLoader::new(BatchLoader { shared: s.shared.clone(), actor: caller.actor.clone() }, tokio::spawn);
     let request = request.data(caller.clone()).data(loader);
     if introspect { request } else { request.disable_introspection() }
 }

@@ -12,7 +12,7 @@ mod ws;
 use axum::Router;
 use axum::routing::get;
 
-pub use schema::{GraphqlSettings, Introspection, sdl, user_batches};
+pub use schema::{GraphqlSettings, Introspection, post_batches, sdl, user_batches};
 
 use crate::adapters::Shared;
 

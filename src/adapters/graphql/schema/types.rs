@@ -4,10 +4,10 @@ use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::super::error::{GqlResult, or_null};
-use super::loader::UserLoader;
+use super::loader::{AuthorPosts, BatchLoader};
 use super::{Caller, shared};
 use crate::domain::credentials::{ApiKey as DomainApiKey, CreatedApiKey as DomainCreatedApiKey, TokenPair};
-use crate::domain::page::PageRequest;
+use crate::domain::page::{Page, PageRequest};
 use crate::domain::post::{self, Post as DomainPost, PostFilter as DomainPostFilter};
 use crate::domain::service::UserView;
 use crate::domain::user;
@@ -79,7 +79,7 @@ impl Post {
     async fn author(&self, ctx: &Context<'_>) -> Option<User> {
         let result: async_graphql::Result<_> = async {
             let id = self.0.author_id.clone();
-            match ctx.data_opt::<async_graphql::dataloader::DataLoader<UserLoader>>() {
+            match ctx.data_opt::<async_graphql::dataloader::DataLoader<BatchLoader>>() {
                 Some(loader) => Ok(loader.load_one(id).await?.map(User)),
                 // Subscriptions deliver one post at a time: nothing to batch, no loader kept.
                 None => {
@@ -157,7 +157,14 @@ impl User {
         tag: Option<String>,
     ) -> async_graphql::Result<PostConnection> {
         let filter = PostFilterInput { author_id: Some(ID(self.0.id().to_string())), status, tag };
-        PostConnection::load(ctx, first, after, Some(filter)).await
+        let Some(loader) = ctx.data_opt::<async_graphql::dataloader::DataLoader<BatchLoader>>() else {
+            return PostConnection::load(ctx, first, after, Some(filter)).await;
+        };
+        let (filter, context) = PostConnection::filter(filter)?;
+        let page = page_request(ctx, &context, first, after)?;
+        let key = AuthorPosts { author: self.0.id().to_string(), status: filter.status, tag: filter.tag, page };
+        let page = loader.load_one(key).await?.unwrap_or(Page { items: Vec::new(), next_after: None });
+        Ok(PostConnection::of(ctx, &context, page))
     }
 }
 
@@ -239,9 +246,15 @@ impl PostConnection {
         after: Option<String>,
         filter: Option<PostFilterInput>,
     ) -> async_graphql::Result<PostConnection> {
-        let s = shared(ctx);
         let caller = ctx.data::<Caller>()?;
-        let f = filter.unwrap_or_default();
+        let (filter, context) = Self::filter(filter.unwrap_or_default())?;
+        let req = page_request(ctx, &context, first, after)?;
+        let page = shared(ctx).core.posts.list(&caller.actor, &filter, &req).await.gql()?;
+        Ok(Self::of(ctx, &context, page))
+    }
+
+    /// The domain filter and the cursor context it binds cursors to.
+    fn filter(f: PostFilterInput) -> async_graphql::Result<(DomainPostFilter, String)> {
         let filter = DomainPostFilter::parse(
             f.author_id.map(|a| a.0),
             f.status.map(|s| post::PostStatus::from(s).as_str().to_string()),
@@ -249,11 +262,18 @@ impl PostConnection {
         )
         .gql()?;
         let context = posts_context(&filter);
-        let req = page_request(ctx, &context, first, after)?;
-        let page = s.core.posts.list(&caller.actor, &filter, &req).await.gql()?;
-        let (edges, page_info) =
-            edges(&s.cursors, &context, page, |p| p.id.clone(), |cursor, p| PostEdge { cursor, node: Post(p) });
-        Ok(PostConnection { edges, page_info })
+        Ok((filter, context))
+    }
+
+    fn of(ctx: &Context<'_>, context: &str, page: Page<DomainPost>) -> PostConnection {
+        let (edges, page_info) = edges(
+            &shared(ctx).cursors,
+            context,
+            page,
+            |p| p.id.clone(),
+            |cursor, p| PostEdge { cursor, node: Post(p) },
+        );
+        PostConnection { edges, page_info }
     }
 }
 
