@@ -4,8 +4,10 @@
 #                                         result, equal to schema/schema.graphql; every operation
 #                                         validated) and graphql-ws 6 + ws (live subscription events)
 #   - clients/python/graphql_clients.py   gql 4.4 over HTTP and over the legacy graphql-ws protocol
+#   - clients/node/chromium_graphiql.mjs  GraphiQL in Debian's Chromium with every other origin
+#                                         blocked: renders, introspects, runs a query
 # Called by .ci/run; also runnable by hand: `bash .ci/graphql_clients.sh`.
-# Installs only what is missing (npm ci in clients/node, pip gql in the venv).
+# Installs only what is missing (apt chromium, npm ci in clients/node, pip gql in the venv).
 #
 # Environment knobs (all optional):
 #   POLYPORT_BIN   use this binary instead of building target/release/polyport
@@ -37,7 +39,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- tools (idempotent) ----
-ensure_apt node nodejs npm npm
+ensure_apt node nodejs npm npm chromium chromium
+[ -x /usr/bin/chromium ] || die "no /usr/bin/chromium"
 ensure_venv
 if [ "$("$VENV_DIR/bin/python" -c 'import importlib.metadata as m; print(m.version("gql"), m.version("websockets"))' 2>/dev/null || true)" != "$GQL_VERSION $WEBSOCKETS_VERSION" ]; then
     note "pip install gql[aiohttp,websockets]==$GQL_VERSION websockets==$WEBSOCKETS_VERSION"
@@ -88,6 +91,7 @@ run_client() {
 }
 run_client "graphql-js + graphql-ws (Node)" node clients/node/graphql_clients.mjs "$BASE"
 run_client "gql (Python, HTTP + legacy graphql-ws)" "$VENV_DIR/bin/python" clients/python/graphql_clients.py "$BASE"
+run_client "GraphiQL in Chromium (offline assets)" node clients/node/chromium_graphiql.mjs "$BASE"
 
 if [ "${#FAILED[@]}" -ne 0 ]; then
     die "GraphQL clients failed: ${FAILED[*]}"

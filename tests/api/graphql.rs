@@ -402,6 +402,37 @@ async fn introspection_and_graphiql_follow_the_settings() {
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
     let r = locked.client.get(locked.url("/graphql")).header("accept", "text/html").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = locked.client.get(locked.url("/graphql/assets/graphiql.min.js")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "no GraphiQL assets when GraphiQL is off");
+}
+
+#[tokio::test]
+async fn graphiql_loads_every_script_and_style_from_this_server() {
+    let app = spawn_app().await;
+    let r = app.client.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("://"), "no absolute URL, so no third-party origin: {page}");
+    let assets: Vec<&str> = page.split(['"', '\'']).filter(|s| s.starts_with("/graphql/assets/")).collect();
+    assert_eq!(assets.len(), 4, "stylesheet, React, ReactDOM, GraphiQL: {assets:?}");
+    for path in assets {
+        let plain = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(plain.status(), StatusCode::OK, "{path}");
+        let kind = plain.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(kind.starts_with(if path.ends_with(".css") { "text/css" } else { "text/javascript" }), "{kind}");
+        assert!(plain.headers().get("content-encoding").is_none(), "inflated for clients without gzip");
+        let text = plain.text().await.unwrap();
+        assert!(text.len() > 4000, "{path} is the real bundle ({} bytes)", text.len());
+        let gz = app.client.get(app.url(path)).header("accept-encoding", "br, gzip;q=0.8").send().await.unwrap();
+        assert_eq!(gz.headers()["content-encoding"], "gzip");
+        let bytes = gz.bytes().await.unwrap();
+        assert_eq!(&bytes[..2], &[0x1f, 0x8b], "{path} stored compressed");
+        assert!(bytes.len() < text.len());
+    }
+    let r = app.client.get(app.url("/graphql/assets/../Cargo.toml")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app.client.get(app.url("/graphql/assets/secret.js")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "NOT_FOUND");
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The GraphQL adapter: `POST|GET /graphql` (GraphiQL for browsers) and subscriptions at
 //! `/graphql/ws` over `graphql-transport-ws` and the legacy `graphql-ws`, and the SDL at
-//! `/graphql/schema.graphql` (where introspection is allowed). The schema lives in
+//! `/graphql/schema.graphql` (where introspection is allowed), GraphiQL's vendored assets. The schema lives in
 //! `schema/` without any web framework; this module mounts it on axum.
 
 pub mod error;
@@ -31,5 +31,6 @@ pub fn routes(shared: Shared) -> Router {
         .route("/graphql", get(http::get).post(http::post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/graphql/schema.graphql", get(http::sdl))
+        .route("/graphql/assets/{name}", get(graphiql::asset))
         .with_state(State { shared, sdl: schema.sdl().into(), schema, documents: Default::default() })
 }
