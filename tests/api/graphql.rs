@@ -540,6 +540,24 @@ async fn graphql_transport_ws_delivers_live_events_with_delivery_time_authorizat
 }
 
 #[tokio::test]
+async fn a_subscription_larger_than_the_read_buffer_works_and_one_over_the_limit_closes_with_1009() {
+    let app = spawn_app_with(crate::helpers::Store::Sqlite, |s| s.ws_max_message_bytes = 32 * 1024).await.unwrap();
+    let alice = app.member("alice").await;
+    let mut ws = gws(&app, "graphql-transport-ws").await;
+    ws.init(json!({})).await;
+    let padded = format!("# {}\n{POST_EVENTS}", "x".repeat(20 * 1024));
+    ws.send(json!({"type": "subscribe", "id": "big", "payload": {"query": padded}})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.published_post(&alice, "Seen").await;
+    let m = ws.recv().await;
+    assert_eq!(m["id"], "big", "a 20 KiB message is read across many small reads: {m}");
+    assert_eq!(m["payload"]["data"]["events"]["type"], "post.published");
+    let huge = format!("# {}\n{POST_EVENTS}", "x".repeat(40 * 1024));
+    ws.send(json!({"type": "subscribe", "id": "huge", "payload": {"query": huge}})).await;
+    assert_eq!(ws.closed().await, 1009);
+}
+
+#[tokio::test]
 async fn the_legacy_graphql_ws_protocol_delivers_events_too() {
     let app = spawn_app().await;
     let alice = app.member("alice").await;

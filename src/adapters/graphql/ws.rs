@@ -75,7 +75,7 @@ pub async fn upgrade(
     };
     let max = s.shared.stream_settings.ws_max_message_bytes;
     ws.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(max.max(64 * 1024) * 4)
         .max_message_size(max)
