@@ -143,6 +143,10 @@ pub struct Settings {
     /// Frames queued for one WebSocket client before it counts as lagging (closed with 1013).
     #[arg(long, env = "POLYPORT_WS_SEND_QUEUE", default_value_t = 256)]
     pub ws_send_queue: usize,
+    /// SO_SNDBUF of accepted connections in bytes (unset: the kernel's autotuning). A small value
+    /// bounds the kernel memory a client that stops reading can pin, and makes it lag sooner.
+    #[arg(long, env = "POLYPORT_TCP_SEND_BUFFER_BYTES")]
+    pub tcp_send_buffer_bytes: Option<u32>,
     /// Largest WebSocket message accepted from a client, in bytes (larger: close 1009).
     #[arg(long, env = "POLYPORT_WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub ws_max_message_bytes: usize,

@@ -211,7 +211,7 @@ impl Application {
                 () = shutdown.wait() => break,
             };
             let _ = stream.set_nodelay(true);
-            limit_unsent_bytes(&stream, UNSENT_LIMIT);
+            tune_socket(&stream, settings.tcp_send_buffer_bytes);
             let service = app.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
@@ -255,27 +255,37 @@ impl Application {
 /// parking megabytes in kernel buffers.
 const UNSENT_LIMIT: u32 = 128 * 1024;
 
+/// Caps what the kernel holds for a client that stops reading: TCP_NOTSENT_LOWAT always, and
+/// SO_SNDBUF when configured (which turns off the kernel's send-buffer autotuning).
 #[cfg(target_os = "linux")]
-fn limit_unsent_bytes(stream: &tokio::net::TcpStream, bytes: u32) {
+fn tune_socket(stream: &tokio::net::TcpStream, send_buffer: Option<u32>) {
+    set_option(stream, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, UNSENT_LIMIT, "TCP_NOTSENT_LOWAT");
+    if let Some(bytes) = send_buffer {
+        set_option(stream, libc::SOL_SOCKET, libc::SO_SNDBUF, bytes, "SO_SNDBUF");
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn set_option(stream: &tokio::net::TcpStream, level: libc::c_int, name: libc::c_int, value: u32, what: &str) {
     use std::os::fd::AsRawFd;
-    let value = bytes as libc::c_int;
+    let value = value.min(libc::c_int::MAX as u32) as libc::c_int;
     // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a valid pointer on an open socket.
     let rc = unsafe {
         libc::setsockopt(
             stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NOTSENT_LOWAT,
+            level,
+            name,
             (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
     if rc != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "TCP_NOTSENT_LOWAT not set");
+        tracing::debug!(error = %std::io::Error::last_os_error(), option = what, "socket option not set");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn limit_unsent_bytes(_: &tokio::net::TcpStream, _: u32) {}
+fn tune_socket(_: &tokio::net::TcpStream, _: Option<u32>) {}
 
 fn print_urls(addr: SocketAddr) {
     let base = format!("http://{addr}");

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub latency: Family<RouteLabels, Histogram>,
     pub in_flight: Gauge,
     pub errors: Family<CodeLabels, Counter>,
+    /// WebSocket clients closed with 1013 for not reading their events.
+    pub lagged_clients: Counter,
 }
 
 impl Metrics {
@@ -50,7 +52,9 @@ impl Metrics {
         registry.register("request_duration_seconds", "Request latency", latency.clone());
         registry.register("requests_in_flight", "Requests being served", in_flight.clone());
         registry.register("errors", "Error responses by error code", errors.clone());
-        Arc::new(Self { registry, requests, latency, in_flight, errors })
+        let lagged_clients = Counter::default();
+        registry.register("ws_lagged_clients", "WebSocket clients closed for falling behind", lagged_clients.clone());
+        Arc::new(Self { registry, requests, latency, in_flight, errors, lagged_clients })
     }
 
     /// The OpenMetrics text exposition.

@@ -307,6 +307,7 @@ impl Conn {
     /// The client stopped reading: close 1013 with a notice of where each subscription resumes.
     fn lagging(&mut self) -> bool {
         tracing::info!(subscriptions = self.subs.len(), "websocket client lagging; closing with 1013");
+        self.shared.metrics.lagged_clients.inc();
         let started: HashMap<String, i64> =
             self.subs.keys().map(|id| (id.clone(), self.resume_from.get(id).copied().unwrap_or(0))).collect();
         if let Some(close) = self.close.take() {
