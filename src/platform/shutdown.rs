@@ -25,8 +25,17 @@ impl Shutdown {
 
     /// Resolves when shutdown has been triggered (immediately if it already was).
     pub async fn wait(&self) {
+        self.waiter().await
+    }
+
+    /// Like `wait`, as a future that owns its receiver: a loop that selects on shutdown for
+    /// every event pins ONE of these instead of subscribing and unsubscribing each time (a
+    /// shared counter and a lock every subscriber would hit on every event).
+    pub fn waiter(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.tx.subscribe();
-        let _ = rx.wait_for(|v| *v).await;
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
     }
 }
 

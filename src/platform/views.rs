@@ -2,7 +2,7 @@
 //! subscriber, so fan-out to thousands of browsers costs one serialization per event.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use serde_json::json;
 
@@ -18,6 +18,8 @@ pub struct PublicView {
     /// The WebSocket event frame after its `subscription` member:
     /// `"event_id":…,"event_type":…,"topic":…,"occurred_at":…,"data":…}`.
     pub ws_tail: String,
+    /// The whole SSE frame (`id:`, `event:`, `data:` envelope), shared by every SSE subscriber.
+    pub sse_frame: bytes::Bytes,
 }
 
 impl PublicView {
@@ -31,22 +33,23 @@ const CAPACITY: usize = 4096;
 
 #[derive(Default)]
 pub struct PublicViews {
-    cache: Mutex<HashMap<i64, Option<Arc<PublicView>>>>,
+    cache: RwLock<HashMap<i64, Option<Arc<PublicView>>>>,
 }
 
 impl PublicViews {
     /// The anonymous view of `event` (None when anonymous callers may not see it).
     pub fn of(&self, event: &StoredEvent) -> Option<Arc<PublicView>> {
-        if let Some(known) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&event.id) {
+        if let Some(known) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&event.id) {
             return known.clone();
         }
         let made = view(&Actor::Anonymous, event).map(|d| {
             let envelope = serde_json::to_string(&d).unwrap_or_default();
             let tail = json!({"event_id": d.id, "event_type": d.event_type, "topic": d.topic, "occurred_at": d.occurred_at, "data": d.data});
             let tail = tail.to_string();
-            Arc::new(PublicView { ws_tail: tail[1..].to_string(), delivery: d, envelope })
+            let sse_frame = format!("id: {}\nevent: {}\ndata: {envelope}\n\n", d.id, d.event_type).into();
+            Arc::new(PublicView { ws_tail: tail[1..].to_string(), delivery: d, envelope, sse_frame })
         });
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= CAPACITY {
             let oldest = event.id - CAPACITY as i64 / 2;
             cache.retain(|id, _| *id > oldest);

@@ -120,7 +120,8 @@ async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: 
         })
         .boxed();
     let settings = state.shared.stream_settings;
-    let shutdown = state.shared.shutdown.clone();
+    let stopping = state.shared.shutdown.waiter();
+    tokio::pin!(stopping);
     let mut g = Guarded {
         state,
         protocol,
@@ -140,7 +141,7 @@ async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: 
         let init = g.auth.is_none().then_some(init_due);
         tokio::select! {
             biased;
-            () = shutdown.wait() => break Some(Close(1001, "server shutting down".into())),
+            () = &mut stopping => break Some(Close(1001, "server shutting down".into())),
             () = sleep_until(expiry) => break Some(Close(4401, "token expired".into())),
             () = sleep_until(init) => break Some(Close(4408, "Connection initialisation timeout".into())),
             _ = revalidate.tick(), if g.auth.as_ref().is_some_and(|a| a.actor.principal().is_some()) => {

@@ -1,13 +1,17 @@
 //! One SSE response: replay then live events, keep-alives, and the endings (token expiry or
 //! revocation, bus failure, server shutdown), each ending said on the wire before it closes.
+//! Frames are written as bytes: an event anonymous subscribers share is framed once
+//! (`PublicView::sse_frame`) and every such subscriber sends the same buffer.
 
 use std::convert::Infallible;
+use std::fmt::Write;
+use std::pin::Pin;
 use std::time::Duration;
 
-use axum::http::HeaderValue;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use futures::stream::{self, Stream, StreamExt};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use futures::stream::{self, StreamExt};
 use serde_json::json;
 
 use crate::adapters::Shared;
@@ -15,7 +19,6 @@ use crate::domain::delivery::{Topic, deliver, listens};
 use crate::domain::policy::Actor;
 use crate::platform::authn::{Authenticated, Authenticator};
 use crate::platform::bus::Subscription;
-use crate::platform::shutdown::Shutdown;
 use crate::platform::streams::StreamSlot;
 use crate::platform::views::PublicViews;
 
@@ -25,20 +28,54 @@ struct Feed {
     topics: Vec<Topic>,
     expires: Option<tokio::time::Instant>,
     revalidate: tokio::time::Interval,
+    /// Ticks every keep-alive interval; a tick with nothing sent since the last one sends a
+    /// comment (no timer is reset per event).
+    keep_alive: tokio::time::Interval,
+    sent: bool,
     authn: Authenticator,
-    shutdown: Shutdown,
+    /// Resolves on shutdown; pinned once for the stream's life.
+    stopping: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
     views: std::sync::Arc<PublicViews>,
     done: bool,
     _slot: StreamSlot,
 }
 
-fn error_event(code: &str, message: &str) -> Event {
-    Event::default().event("error").data(json!({"code": code, "message": message}).to_string())
+/// An SSE frame: optional `retry:`, `id:`, `event:`, a comment, and one `data:` line (JSON
+/// never holds a raw newline).
+fn frame(
+    id: Option<i64>,
+    event: Option<&str>,
+    data: Option<&str>,
+    retry: Option<Duration>,
+    comment: Option<&str>,
+) -> Bytes {
+    let mut out = String::with_capacity(64 + data.map_or(0, str::len));
+    if let Some(retry) = retry {
+        let _ = writeln!(out, "retry: {}", retry.as_millis());
+    }
+    if let Some(comment) = comment {
+        let _ = writeln!(out, ": {comment}");
+    }
+    if let Some(id) = id {
+        let _ = writeln!(out, "id: {id}");
+    }
+    if let Some(event) = event {
+        let _ = writeln!(out, "event: {event}");
+    }
+    if let Some(data) = data {
+        let _ = writeln!(out, "data: {data}");
+    }
+    out.push('\n');
+    Bytes::from(out)
+}
+
+fn error_frame(code: &str, message: &str) -> Bytes {
+    frame(None, Some("error"), Some(&json!({"code": code, "message": message}).to_string()), None, None)
 }
 
 impl Feed {
     /// The next frame to send, or None when the stream is over.
-    async fn next(&mut self) -> Option<Event> {
+    async fn next(&mut self) -> Option<Bytes> {
         if self.done {
             return None;
         }
@@ -52,18 +89,23 @@ impl Feed {
         loop {
             tokio::select! {
                 biased;
-                () = self.shutdown.wait() => {
+                () = &mut self.stopping => {
                     self.done = true;
-                    return Some(Event::default().retry(Duration::from_secs(5)).comment("server shutting down"));
+                    return Some(frame(None, None, None, Some(Duration::from_secs(5)), Some("server shutting down")));
                 }
                 () = &mut expiry => {
                     self.done = true;
-                    return Some(error_event("UNAUTHENTICATED", "the token that opened this stream has expired"));
+                    return Some(error_frame("UNAUTHENTICATED", "the token that opened this stream has expired"));
                 }
-                _ = self.revalidate.tick() => {
+                _ = self.revalidate.tick(), if self.actor != Actor::Anonymous => {
                     if !Box::pin(self.authn.still_valid(&self.actor)).await.unwrap_or(true) {
                         self.done = true;
-                        return Some(error_event("UNAUTHENTICATED", "the credential of this stream was revoked"));
+                        return Some(error_frame("UNAUTHENTICATED", "the credential of this stream was revoked"));
+                    }
+                }
+                _ = self.keep_alive.tick() => {
+                    if !std::mem::take(&mut self.sent) {
+                        return Some(Bytes::from_static(b": keep-alive\n\n"));
                     }
                 }
                 event = self.subscription.next() => match event {
@@ -72,17 +114,19 @@ impl Feed {
                             if listens(&self.topics, &event)
                                 && let Some(v) = self.views.of(&event)
                             {
-                                return Some(Event::default().id(v.delivery.id.to_string()).event(v.delivery.event_type).data(&v.envelope));
+                                self.sent = true;
+                                return Some(v.sse_frame.clone());
                             }
                         } else if let Some(d) = deliver(&self.actor, &self.topics, &event) {
                             let data = serde_json::to_string(&d).unwrap_or_default();
-                            return Some(Event::default().id(d.id.to_string()).event(d.event_type).data(data));
+                            self.sent = true;
+                            return Some(frame(Some(d.id), Some(d.event_type), Some(&data), None, None));
                         }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "event stream failed");
                         self.done = true;
-                        return Some(error_event(e.code.as_str(), "the event stream failed; reconnect with Last-Event-ID"));
+                        return Some(error_frame(e.code.as_str(), "the event stream failed; reconnect with Last-Event-ID"));
                     }
                 },
             }
@@ -103,27 +147,30 @@ pub(super) fn respond(
     });
     let mut revalidate = tokio::time::interval(s.stream_settings.revalidate);
     revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every = s.stream_settings.sse_keepalive;
+    let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let feed = Feed {
         subscription,
         actor: auth.actor,
         topics,
         expires,
         revalidate,
+        keep_alive,
+        sent: false,
         authn: s.authn.clone(),
-        shutdown: s.shutdown.clone(),
+        stopping: Box::pin(s.shutdown.waiter()),
         views: s.public_views.clone(),
         done: false,
         _slot: slot,
     };
-    let hello = stream::once(async {
-        Ok::<_, Infallible>(Event::default().retry(Duration::from_secs(3)).comment("connected"))
-    });
-    let events = stream::unfold(feed, |mut feed| async move { feed.next().await.map(|e| (Ok(e), feed)) });
-    let body: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> = Box::pin(hello.chain(events));
-    let mut response = Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(s.stream_settings.sse_keepalive).text("keep-alive"))
-        .into_response();
-    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response.headers_mut().insert("cache-control", HeaderValue::from_static("no-cache"));
+    let hello = frame(None, None, None, Some(Duration::from_secs(3)), Some("connected"));
+    let events = stream::unfold(feed, |mut feed| async move { feed.next().await.map(|e| (e, feed)) });
+    let body = stream::once(std::future::ready(hello)).chain(events).map(Ok::<_, Infallible>);
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
 }

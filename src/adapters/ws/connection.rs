@@ -101,13 +101,14 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
     let mut ping = tokio::time::interval_at(Instant::now() + settings.ws_ping, settings.ws_ping);
     let mut revalidate = tokio::time::interval_at(Instant::now() + settings.revalidate, settings.revalidate);
     revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let shutdown = conn.shared.shutdown.clone();
+    let stopping = conn.shared.shutdown.waiter();
+    tokio::pin!(stopping);
     loop {
         let expiry = conn.expiry();
         let first_frame_due = (!conn.heard_from).then_some(opened + FIRST_FRAME_DEADLINE);
         tokio::select! {
             biased;
-            () = shutdown.wait() => {
+            () = &mut stopping => {
                 conn.close_with(1001, "server shutting down", None);
                 break;
             }
@@ -120,7 +121,7 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 conn.close_with(4401, "authenticate or subscribe within 5 seconds", None);
                 break;
             }
-            _ = revalidate.tick() => {
+            _ = revalidate.tick(), if conn.auth.actor.principal().is_some() => {
                 if !Box::pin(conn.shared.authn.still_valid(&conn.auth.actor)).await.unwrap_or(true) {
                     let e = DomainError::unauthenticated("the credential of this connection was revoked");
                     conn.close_with(4401, "credential revoked", Some(frames::error(None, &e)));
