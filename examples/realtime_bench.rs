@@ -634,6 +634,7 @@ async fn main() -> anyhow::Result<()> {
     let (mut sse_ready, mut ws_ready) = (0usize, 0usize);
     let mut errors: HashMap<String, usize> = HashMap::new();
     let (mut sse_recv, mut ws_recv) = (0u64, 0u64);
+    let (mut sse_lat, mut ws_lat): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
     let join_deadline = Instant::now() + Duration::from_secs(20);
     for task in tasks {
         let left = join_deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
@@ -646,10 +647,12 @@ async fn main() -> anyhow::Result<()> {
                 Some(Kind::Sse) => {
                     sse_ready += 1;
                     sse_recv += stats.received;
+                    sse_lat.extend_from_slice(&stats.latencies_us);
                 }
                 Some(Kind::Ws) => {
                     ws_ready += 1;
                     ws_recv += stats.received;
+                    ws_lat.extend_from_slice(&stats.latencies_us);
                 }
                 None => {}
             }
@@ -664,7 +667,17 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     latencies.sort_unstable();
+    sse_lat.sort_unstable();
+    ws_lat.sort_unstable();
     publish_lat.sort_unstable();
+    println!(
+        "[{}] by transport: SSE p50 {:.2} ms p99 {:.2} ms; WebSocket p50 {:.2} ms p99 {:.2} ms",
+        opts.label,
+        percentile(&sse_lat, 50.0),
+        percentile(&sse_lat, 99.0),
+        percentile(&ws_lat, 50.0),
+        percentile(&ws_lat, 99.0)
+    );
     let lost = expected.saturating_sub(received);
     let last_us = shared.last_receipt_us.load(Ordering::Relaxed);
     let deliver_secs = (last_us.saturating_sub(first_publish_us)) as f64 / 1e6;

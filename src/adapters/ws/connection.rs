@@ -1,15 +1,17 @@
-//! One WebSocket connection: a reader loop that owns the state (caller, subscriptions, timers)
-//! and a writer task draining a bounded queue, so a slow client only ever hurts itself.
+//! One WebSocket connection in one task: a loop that owns the state (caller, subscriptions,
+//! timers) and a bounded outbox it writes to the socket whenever the socket can take more, so
+//! a delivered event costs one wake-up and a slow client only ever hurts itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Poll, ready};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
-use futures::{SinkExt, StreamExt};
+use futures::{Sink, SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::frames::{self, ClientFrame};
@@ -35,17 +37,17 @@ pub struct Opening {
     pub slot: StreamSlot,
 }
 
-/// A close the writer sends ahead of anything queued, optionally after one last frame.
+/// How the connection ends: a close frame, optionally after one last frame.
 struct Close {
     code: u16,
     reason: String,
     last_words: Option<Value>,
-    /// For a lagging client: each subscription and where it started. The writer turns this
-    /// into the lag notice once its in-flight frame is out, so the resume points are exact.
+    /// For a lagging client: each subscription and where it started; turned into the lag
+    /// notice from what was actually written, so the resume points are exact.
     lagged: Option<HashMap<String, i64>>,
 }
 
-/// How long a full queue may take to drain before its client counts as lagging.
+/// How long a full outbox may go without draining before its client counts as lagging.
 const LAG_GRACE: Duration = Duration::from_secs(1);
 
 type Feed = BoxStream<'static, (String, DomainResult<Arc<StoredEvent>>)>;
@@ -56,9 +58,72 @@ struct Outgoing {
     event: Option<(String, i64)>,
 }
 
-/// Per subscription, the id of the last event the writer actually put on the socket: the
-/// resume point a lagging client is told (queued but unsent frames are dropped on close).
-type Written = Arc<std::sync::Mutex<HashMap<String, i64>>>;
+type Socket = futures::stream::SplitSink<WebSocket, Message>;
+
+/// Frames waiting for the socket. Bounded by not reading the client or the feeds while full.
+struct Outbox {
+    queue: VecDeque<Outgoing>,
+    capacity: usize,
+    /// Since when the outbox has been full without a frame leaving it.
+    full_since: Option<Instant>,
+    /// Frames handed to the socket but not flushed yet.
+    unflushed: bool,
+    /// Per subscription, the last event handed to the socket: the resume point a lagging
+    /// client is told (frames still queued are dropped on close).
+    written: HashMap<String, i64>,
+}
+
+impl Outbox {
+    fn new(capacity: usize) -> Self {
+        Self { queue: VecDeque::new(), capacity, full_since: None, unflushed: false, written: HashMap::new() }
+    }
+
+    fn full(&self) -> bool {
+        self.queue.len() >= self.capacity
+    }
+
+    fn busy(&self) -> bool {
+        !self.queue.is_empty() || self.unflushed
+    }
+
+    fn push(&mut self, message: Message, event: Option<(String, i64)>) {
+        self.queue.push_back(Outgoing { message, event });
+        if self.full() && self.full_since.is_none() {
+            self.full_since = Some(Instant::now());
+        }
+    }
+
+    fn push_json(&mut self, frame: Value) {
+        self.push(Message::Text(Utf8Bytes::from(frame.to_string())), None);
+    }
+
+    /// Hands queued frames to the socket while it takes them, then flushes. Holds no state
+    /// of its own between polls, so dropping it (another branch won) loses nothing: a frame
+    /// leaves the queue only once the socket accepted it whole.
+    async fn drain(&mut self, socket: &mut Socket) -> Result<(), axum::Error> {
+        std::future::poll_fn(|cx| {
+            while !self.queue.is_empty() {
+                ready!(socket.poll_ready_unpin(cx))?;
+                let Some(Outgoing { message, event }) = self.queue.pop_front() else { break };
+                socket.start_send_unpin(message)?;
+                self.unflushed = true;
+                self.full_since = None;
+                if let Some((subscription, id)) = event {
+                    match self.written.get_mut(&subscription) {
+                        Some(last) => *last = id,
+                        None => {
+                            self.written.insert(subscription, id);
+                        }
+                    }
+                }
+            }
+            ready!(Pin::new(&mut *socket).poll_flush(cx))?;
+            self.unflushed = false;
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+}
 
 struct Sub {
     topics: Vec<Topic>,
@@ -69,8 +134,8 @@ struct Conn {
     shared: Shared,
     auth: Authenticated,
     ip: String,
-    out: mpsc::Sender<Outgoing>,
-    close: Option<oneshot::Sender<Close>>,
+    out: Outbox,
+    closing: Option<Close>,
     subs: HashMap<String, Sub>,
     feeds: SelectAll<Feed>,
     /// Where each subscription started, for lag notices before anything was written.
@@ -79,18 +144,14 @@ struct Conn {
 }
 
 pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
-    let (sink, mut incoming) = socket.split();
-    let (out, queue) = mpsc::channel(shared.stream_settings.ws_send_queue);
-    let (close_tx, close_rx) = oneshot::channel();
-    let written = Written::default();
-    let writer = tokio::spawn(write(sink, queue, close_rx, written));
+    let (mut sink, mut incoming) = socket.split();
     let settings = shared.stream_settings;
     let mut conn = Conn {
         shared,
         auth: opening.auth,
         ip: opening.ip,
-        out,
-        close: Some(close_tx),
+        out: Outbox::new(settings.ws_send_queue.max(1)),
+        closing: None,
         subs: HashMap::new(),
         feeds: SelectAll::new(),
         resume_from: HashMap::new(),
@@ -103,9 +164,12 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
     revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stopping = conn.shared.shutdown.waiter();
     tokio::pin!(stopping);
+    let mut socket_ok = true;
     loop {
         let expiry = conn.expiry();
         let first_frame_due = (!conn.heard_from).then_some(opened + FIRST_FRAME_DEADLINE);
+        let lag_due = conn.out.full_since.map(|at| at + LAG_GRACE);
+        let room = !conn.out.full();
         tokio::select! {
             biased;
             () = &mut stopping => {
@@ -121,6 +185,15 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 conn.close_with(4401, "authenticate or subscribe within 5 seconds", None);
                 break;
             }
+            () = sleep_until(lag_due) => {
+                conn.lagging();
+                break;
+            }
+            drained = conn.out.drain(&mut sink), if conn.out.busy() => if let Err(e) = drained {
+                tracing::info!(error = %e, "websocket write failed");
+                socket_ok = false;
+                break;
+            },
             _ = revalidate.tick(), if conn.auth.actor.principal().is_some() => {
                 if !Box::pin(conn.shared.authn.still_valid(&conn.auth.actor)).await.unwrap_or(true) {
                     let e = DomainError::unauthenticated("the credential of this connection was revoked");
@@ -129,9 +202,11 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 }
             }
             _ = ping.tick() => {
-                let _ = conn.out.try_send(Outgoing { message: Message::Ping(Default::default()), event: None });
+                if room {
+                    conn.out.push(Message::Ping(Default::default()), None);
+                }
             }
-            message = incoming.next() => match message {
+            message = incoming.next(), if room => match message {
                 Some(Ok(Message::Text(text))) => {
                     conn.heard_from = true;
                     // Boxed: an idle connection need not reserve room for a whole request's state.
@@ -141,10 +216,7 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 }
                 Some(Ok(Message::Binary(_))) => {
                     conn.heard_from = true;
-                    let e = DomainError::invalid("frames are JSON text");
-                    if !conn.send(frames::error(None, &e)).await {
-                        break;
-                    }
+                    conn.send(frames::error(None, &DomainError::invalid("frames are JSON text")));
                 }
                 Some(Ok(Message::Close(_))) | None => break,
                 Some(Ok(_)) => {}
@@ -155,18 +227,17 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                     break;
                 }
             },
-            Some((id, event)) = conn.feeds.next(), if !conn.feeds.is_empty() => {
-                if !Box::pin(conn.on_event(&id, event)).await {
-                    break;
-                }
+            Some((id, event)) = conn.feeds.next(), if room && !conn.feeds.is_empty() => {
+                conn.on_event(&id, event);
             }
         }
     }
     for sub in conn.subs.values() {
         sub.abort.abort();
     }
-    drop(conn);
-    let _ = tokio::time::timeout(CLOSE_FLUSH + Duration::from_secs(1), writer).await;
+    if socket_ok {
+        say_goodbye(sink, conn.closing.take(), conn.out).await;
+    }
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -200,57 +271,21 @@ fn lag_notice(started: &HashMap<String, i64>, written: &HashMap<String, i64>) ->
 /// reading, before it is dropped.
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
-type Sink = futures::stream::SplitSink<WebSocket, Message>;
-
-/// Drains the queue into the socket. A close request jumps the queue and interrupts a write
-/// blocked on a client that stopped reading: tungstenite keeps whole frames in its buffer, so a
-/// frame is either wholly ahead of the close frame or not sent at all, and a frame counts as
-/// written (for resume points) as soon as it is in that buffer.
-async fn write(
-    mut sink: Sink,
-    mut queue: mpsc::Receiver<Outgoing>,
-    mut close: oneshot::Receiver<Close>,
-    written: Written,
-) {
-    loop {
-        let next = tokio::select! {
-            biased;
-            request = &mut close => return say_goodbye(sink, request.ok(), &written).await,
-            next = queue.recv() => next,
+/// Ends the connection. A close jumps the queue: frames still queued are dropped (the socket
+/// holds whole frames only, so one is either wholly ahead of the close frame or not sent), and
+/// the last words and close frame go out. Without a close (the client left or closed), what is
+/// queued is still delivered. Either way within `CLOSE_FLUSH`.
+async fn say_goodbye(mut sink: Socket, close: Option<Close>, mut out: Outbox) {
+    let Some(Close { code, mut reason, mut last_words, lagged }) = close else {
+        let drain = async {
+            out.drain(&mut sink).await?;
+            sink.close().await
         };
-        let Some(Outgoing { message, event }) = next else {
-            let _ = sink.close().await;
-            return;
-        };
-        tokio::select! {
-            biased;
-            request = &mut close => return say_goodbye(sink, request.ok(), &written).await,
-            fed = sink.feed(message) => if let Err(e) = fed {
-                tracing::info!(error = %e, "websocket write failed");
-                return;
-            },
-        }
-        if let Some((subscription, id)) = event {
-            written.lock().unwrap_or_else(|e| e.into_inner()).insert(subscription, id);
-        }
-        tokio::select! {
-            biased;
-            request = &mut close => return say_goodbye(sink, request.ok(), &written).await,
-            flushed = sink.flush() => if let Err(e) = flushed {
-                tracing::info!(error = %e, "websocket flush failed");
-                return;
-            },
-        }
-    }
-}
-
-async fn say_goodbye(mut sink: Sink, request: Option<Close>, written: &Written) {
-    let Some(Close { code, mut reason, mut last_words, lagged }) = request else {
+        let _ = tokio::time::timeout(CLOSE_FLUSH, drain).await;
         return;
     };
     if let Some(started) = lagged {
-        let written = written.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let (notice, resume) = lag_notice(&started, &written);
+        let (notice, resume) = lag_notice(&started, &out.written);
         last_words = Some(notice);
         reason = format!("lagged; resume after {resume}");
     }
@@ -272,73 +307,48 @@ impl Conn {
     }
 
     fn close_with(&mut self, code: u16, reason: &str, last_words: Option<Value>) {
-        if let Some(close) = self.close.take() {
-            let _ = close.send(Close { code, reason: reason.to_string(), last_words, lagged: None });
+        if self.closing.is_none() {
+            self.closing = Some(Close { code, reason: reason.to_string(), last_words, lagged: None });
         }
     }
 
-    /// Queues a frame; false (and a 1013 close) when the client is not keeping up.
-    async fn send(&mut self, frame: Value) -> bool {
-        self.enqueue(frame, None).await
-    }
-
-    /// A full queue gets `LAG_GRACE` to drain (a client replaying a backlog keeps reading);
-    /// still full after that, the client is lagging.
-    async fn enqueue(&mut self, frame: Value, event: Option<(String, i64)>) -> bool {
-        self.enqueue_text(frame.to_string(), event).await
-    }
-
-    async fn enqueue_text(&mut self, frame: String, event: Option<(String, i64)>) -> bool {
-        let outgoing = Outgoing { message: Message::Text(Utf8Bytes::from(frame)), event };
-        match self.out.try_send(outgoing) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(outgoing)) => {
-                match tokio::time::timeout(LAG_GRACE, self.out.send(outgoing)).await {
-                    Ok(sent) => sent.is_ok(),
-                    Err(_) => {
-                        self.lagging();
-                        false
-                    }
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+    /// Queues a frame (the outbox is bounded by the loop: nothing is read while it is full).
+    fn send(&mut self, frame: Value) {
+        self.out.push_json(frame);
     }
 
     /// The client stopped reading: close 1013 with a notice of where each subscription resumes.
-    fn lagging(&mut self) -> bool {
+    fn lagging(&mut self) {
         tracing::info!(subscriptions = self.subs.len(), "websocket client lagging; closing with 1013");
         self.shared.metrics.lagged_clients.inc();
         let started: HashMap<String, i64> =
             self.subs.keys().map(|id| (id.clone(), self.resume_from.get(id).copied().unwrap_or(0))).collect();
-        if let Some(close) = self.close.take() {
-            let _ = close.send(Close { code: 1013, reason: String::new(), last_words: None, lagged: Some(started) });
-        }
-        true
+        self.closing = Some(Close { code: 1013, reason: String::new(), last_words: None, lagged: Some(started) });
     }
 
-    async fn on_event(&mut self, id: &str, event: DomainResult<Arc<StoredEvent>>) -> bool {
+    fn on_event(&mut self, id: &str, event: DomainResult<Arc<StoredEvent>>) {
         let Some(sub) = self.subs.get(id) else {
-            return true;
+            return;
         };
         match event {
             Ok(event) if self.auth.actor == crate::domain::policy::Actor::Anonymous => {
-                if !listens(&sub.topics, &event) {
-                    return true;
-                }
-                match self.shared.public_views.of(&event) {
-                    Some(v) => self.enqueue_text(v.ws_frame(id), Some((id.to_string(), v.delivery.id))).await,
-                    None => true,
+                if listens(&sub.topics, &event)
+                    && let Some(v) = self.shared.public_views.of(&event)
+                {
+                    let frame = Message::Text(Utf8Bytes::from(v.ws_frame(id)));
+                    self.out.push(frame, Some((id.to_string(), v.delivery.id)));
                 }
             }
-            Ok(event) => match deliver(&self.auth.actor, &sub.topics, &event) {
-                Some(d) => self.enqueue(frames::event(id, &d), Some((id.to_string(), d.id))).await,
-                None => true,
-            },
+            Ok(event) => {
+                if let Some(d) = deliver(&self.auth.actor, &sub.topics, &event) {
+                    let frame = Message::Text(Utf8Bytes::from(frames::event(id, &d).to_string()));
+                    self.out.push(frame, Some((id.to_string(), d.id)));
+                }
+            }
             Err(e) => {
                 let frame = frames::error(Some(id), &e);
                 self.subs.remove(id).inspect(|s| s.abort.abort());
-                self.send(frame).await
+                self.send(frame);
             }
         }
     }
@@ -349,25 +359,26 @@ impl Conn {
             Ok(frame) => frame,
             Err(e) => {
                 let err = DomainError::invalid(format!("malformed frame: {e}")).with_detail("frame", "invalid");
-                return self.send(frames::error(frames::id_of(text).as_deref(), &err)).await;
+                self.send(frames::error(frames::id_of(text).as_deref(), &err));
+                return true;
             }
         };
         match frame {
-            ClientFrame::Ping => self.send(frames::pong()).await,
+            ClientFrame::Ping => self.send(frames::pong()),
             ClientFrame::Auth { token, id } => match self.reauthenticate(&token) {
-                Ok(data) => self.send(frames::response(id.as_deref(), data)).await,
+                Ok(data) => self.send(frames::response(id.as_deref(), data)),
                 Err(e) if e.code == ErrorCode::Unauthenticated => {
                     self.close_with(4401, "invalid token", Some(frames::error(id.as_deref(), &e)));
-                    false
+                    return false;
                 }
-                Err(e) => self.send(frames::error(id.as_deref(), &e)).await,
+                Err(e) => self.send(frames::error(id.as_deref(), &e)),
             },
             ClientFrame::Subscribe { id, topics, after } => {
                 let reply = match self.subscribe(&id, &topics, after).await {
                     Ok(names) => frames::response(Some(&id), json!({"subscribed": names})),
                     Err(e) => frames::error(Some(&id), &e),
                 };
-                self.send(reply).await
+                self.send(reply)
             }
             ClientFrame::Unsubscribe { id } => {
                 let reply = match self.subs.remove(&id) {
@@ -377,13 +388,14 @@ impl Conn {
                     }
                     None => frames::error(Some(&id), &DomainError::not_found("subscription")),
                 };
-                self.send(reply).await
+                self.send(reply)
             }
             ClientFrame::Request { id, op, params, idempotency_key } => {
                 let reply = self.request(&id, &op, params, idempotency_key).await;
-                self.send(reply).await
+                self.send(reply)
             }
         }
+        true
     }
 
     /// An access token for the same user (or the first one) extends or upgrades the connection.
