@@ -101,6 +101,15 @@ pub fn listens(topics: &[Topic], event: &StoredEvent) -> bool {
 }
 
 /// What `actor` may see of `event`, whatever it listens to.
+/// Whether anonymous callers may see `event` at all: exactly when `view(&Actor::Anonymous, ..)`
+/// is Some, without building the payload.
+pub fn is_public(event: &StoredEvent) -> bool {
+    match &event.subject {
+        Subject::Post(post) => policy::can_read_post(&Actor::Anonymous, post),
+        Subject::User(_) => true,
+    }
+}
+
 pub fn view(actor: &Actor, event: &StoredEvent) -> Option<Delivery> {
     let data = match &event.subject {
         Subject::Post(post) => {
@@ -182,6 +191,27 @@ mod tests {
             assert!(deliver(&Actor::Anonymous, &topics, &draft).is_none(), "{topic}");
         }
         assert!(deliver(&Actor::Anonymous, &[Topic::Posts], &event(PostStatus::Published)).is_some());
+    }
+
+    #[test]
+    fn is_public_agrees_with_the_anonymous_view() {
+        for status in [PostStatus::Draft, PostStatus::Published] {
+            let e = event(status);
+            assert_eq!(is_public(&e), view(&Actor::Anonymous, &e).is_some(), "{status:?}");
+        }
+        let now = Utc::now();
+        let user = crate::domain::user::User {
+            id: "u".into(),
+            email: "u@example.com".into(),
+            name: "U".into(),
+            role: Role::Member,
+            password_hash: String::new(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let e = StoredEvent { subject: Subject::User(user), ..event(PostStatus::Draft) };
+        assert_eq!(is_public(&e), view(&Actor::Anonymous, &e).is_some());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! latency). A subscription replays the log from its resume point, then follows the broadcast,
 //! skipping ids it already delivered, so the seam has no gap and no duplicate. A subscription
 //! that falls behind the broadcast goes back to reading the log: it never loses an event.
+//! Anonymous subscribers follow a second broadcast that carries only events anonymous callers
+//! may see, so a draft being edited never wakes every browser on the site.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -13,8 +15,10 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast};
 
+use crate::domain::delivery::is_public;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::events::StoredEvent;
+use crate::domain::policy::Actor;
 use crate::domain::ports::EventLog;
 use crate::platform::shutdown::Shutdown;
 
@@ -24,7 +28,10 @@ pub struct EventBus {
     log: Arc<dyn EventLog>,
     wake: Arc<Notify>,
     poll_every: Duration,
-    tx: broadcast::Sender<Arc<StoredEvent>>,
+    /// Every event, for subscribers with credentials.
+    everyone: broadcast::Sender<Arc<StoredEvent>>,
+    /// Only events anonymous callers may see (`delivery::is_public`).
+    public: broadcast::Sender<Arc<StoredEvent>>,
     published: AtomicI64,
     published_changed: Notify,
     observers: std::sync::RwLock<Vec<Observer>>,
@@ -40,7 +47,8 @@ impl EventBus {
             log,
             wake,
             poll_every,
-            tx: broadcast::channel(capacity).0,
+            everyone: broadcast::channel(capacity).0,
+            public: broadcast::channel(capacity).0,
             published: AtomicI64::new(-1),
             published_changed: Notify::new(),
             observers: Default::default(),
@@ -76,7 +84,11 @@ impl EventBus {
                         for observe in observers.iter() {
                             observe(event);
                         }
-                        let _ = self.tx.send(Arc::new(event.clone()));
+                        let shared = Arc::new(event.clone());
+                        if is_public(event) {
+                            let _ = self.public.send(shared.clone());
+                        }
+                        let _ = self.everyone.send(shared);
                     }
                     drop(observers);
                     self.set_published(last);
@@ -116,10 +128,12 @@ impl EventBus {
         }
     }
 
-    /// A subscription from just after `after` (replayed from the log), or from now when None.
-    /// Resuming from before the retention horizon is refused: INVALID_REQUEST on `after`.
-    pub async fn subscribe(self: &Arc<Self>, after: Option<i64>) -> DomainResult<Subscription> {
-        let rx = self.tx.subscribe();
+    /// A subscription for `actor` from just after `after` (replayed from the log), or from now
+    /// when None. Anonymous subscribers are only woken by public events; everything they are
+    /// handed still goes through delivery-time authorization. Resuming from before the
+    /// retention horizon is refused: INVALID_REQUEST on `after`.
+    pub async fn subscribe(self: &Arc<Self>, actor: &Actor, after: Option<i64>) -> DomainResult<Subscription> {
+        let rx = if *actor == Actor::Anonymous { self.public.subscribe() } else { self.everyone.subscribe() };
         let now = self.ready().await;
         let cursor = match after {
             // Everything committed before this moment is history, even if not yet tailed.

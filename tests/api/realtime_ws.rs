@@ -150,6 +150,32 @@ async fn credentials_by_upgrade_header_or_by_first_frame_identify_the_user() {
 }
 
 #[tokio::test]
+async fn signing_in_after_subscribing_widens_the_feed_with_no_gap_and_no_duplicate() {
+    let app = app_with(|_| {}).await;
+    let ada = app.member("ada").await;
+    let mut client = ws(&app).await;
+    client.subscribe("s", &["posts"], None).await;
+    let public = app.published_post(&ada, "public").await;
+    let seen = client.event().await;
+    assert_eq!(seen["event_type"], "post.published", "anonymous: the draft's creation was not delivered");
+    assert_eq!(seen["data"]["id"], public["id"]);
+    // Written while still anonymous, delivered once signed in: the feed reopens from the last
+    // event it yielded, so nothing in between is lost or repeated.
+    let hidden = app.create_post(&ada, "written before signing in", &[]).await;
+    let reply = client.request_with(json!({"type": "auth", "id": "a1", "token": ada.token})).await;
+    assert_eq!(reply["data"]["user_id"], ada.id.as_str(), "{reply}");
+    let draft = app.create_post(&ada, "draft after signing in", &[]).await;
+    let mut ids = Vec::new();
+    while ids.len() < 2 {
+        let frame = client.event().await;
+        ids.push(frame["data"]["id"].clone());
+    }
+    assert_eq!(ids, vec![hidden["id"].clone(), draft["id"].clone()], "ada's drafts, once each, in order");
+    let quiet = tokio::time::timeout(Duration::from_millis(300), client.recv()).await;
+    assert!(quiet.is_err(), "no duplicate: {quiet:?}");
+}
+
+#[tokio::test]
 async fn anonymous_clients_receive_published_posts_and_public_profiles_only() {
     let app = app_with(|_| {}).await;
     let ada = app.member("ada").await;

@@ -18,7 +18,8 @@ impl pb::event_service_server::EventService for Grpc {
         let r = req.into_inner();
         let topics = Topic::parse_all(&r.topics).map_err(|e| call.fail(&e))?;
         let slot = self.shared.streams.acquire(&call.budget).map_err(|e| call.fail(&e))?;
-        let mut subscription = self.shared.bus.subscribe(r.after_event_id).await.map_err(|e| call.fail(&e))?;
+        let mut subscription =
+            self.shared.bus.subscribe(&call.auth.actor, r.after_event_id).await.map_err(|e| call.fail(&e))?;
         let (tx, out) = channel(self.shared.stream_settings.ws_send_queue);
         tokio::spawn(async move {
             let _slot = slot;

@@ -133,7 +133,7 @@ impl Session {
             return Err(e);
         }
         let topics = Topic::parse_all(&s.topics)?;
-        let subscription = self.call.shared.bus.subscribe(s.after_event_id).await?;
+        let subscription = self.call.shared.bus.subscribe(&self.call.auth.actor, s.after_event_id).await?;
         let (abort, registration) = AbortHandle::new_pair();
         let label = name.clone();
         let feed = futures::stream::unfold(subscription, |mut s| async move { Some((s.next().await, s)) })

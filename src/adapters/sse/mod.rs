@@ -95,7 +95,7 @@ async fn start(
     };
     let key = charge(s, &auth, &client_ip(ext))?;
     let slot = s.streams.acquire(&key)?;
-    let subscription = s.bus.subscribe(p.after).await?;
+    let subscription = s.bus.subscribe(&auth.actor, p.after).await?;
     Ok(stream::respond(s, auth, p.topics, subscription, slot))
 }
 

@@ -128,6 +128,9 @@ impl Outbox {
 struct Sub {
     topics: Vec<Topic>,
     abort: AbortHandle,
+    /// The id of the last event its feed yielded (or where it started): where it resumes when
+    /// the connection signs in and its feed is reopened for the wider audience.
+    seen: i64,
 }
 
 struct Conn {
@@ -327,9 +330,13 @@ impl Conn {
     }
 
     fn on_event(&mut self, id: &str, event: DomainResult<Arc<StoredEvent>>) {
-        let Some(sub) = self.subs.get(id) else {
+        let Some(sub) = self.subs.get_mut(id) else {
             return;
         };
+        if let Ok(event) = &event {
+            sub.seen = event.id;
+        }
+        let sub = &*sub;
         match event {
             Ok(event) if self.auth.actor == crate::domain::policy::Actor::Anonymous => {
                 if listens(&sub.topics, &event)
@@ -366,7 +373,12 @@ impl Conn {
         match frame {
             ClientFrame::Ping => self.send(frames::pong()),
             ClientFrame::Auth { token, id } => match self.reauthenticate(&token) {
-                Ok(data) => self.send(frames::response(id.as_deref(), data)),
+                Ok((data, widened)) => {
+                    if widened {
+                        self.widen_feeds().await;
+                    }
+                    self.send(frames::response(id.as_deref(), data))
+                }
                 Err(e) if e.code == ErrorCode::Unauthenticated => {
                     self.close_with(4401, "invalid token", Some(frames::error(id.as_deref(), &e)));
                     return false;
@@ -399,15 +411,17 @@ impl Conn {
     }
 
     /// An access token for the same user (or the first one) extends or upgrades the connection.
-    fn reauthenticate(&mut self, token: &str) -> DomainResult<Value> {
+    /// Also answers whether the connection went from anonymous to signed in.
+    fn reauthenticate(&mut self, token: &str) -> DomainResult<(Value, bool)> {
         let fresh = self.shared.authn.token(token, TokenType::Access)?;
         if let (Some(now), Some(new)) = (self.auth.actor.user_id(), fresh.actor.user_id())
             && now != new
         {
             return Err(DomainError::forbidden("a connection cannot switch users; open a new one"));
         }
+        let widened = self.auth.actor == crate::domain::policy::Actor::Anonymous && fresh.actor.principal().is_some();
         self.auth = fresh;
-        Ok(json!({"user_id": self.auth.actor.user_id(), "expires_at": self.auth.expires_at}))
+        Ok((json!({"user_id": self.auth.actor.user_id(), "expires_at": self.auth.expires_at}), widened))
     }
 
     async fn subscribe(&mut self, id: &str, topics: &[String], after: Option<i64>) -> DomainResult<Vec<String>> {
@@ -424,7 +438,17 @@ impl Conn {
             return Err(e);
         }
         let parsed = Topic::parse_all(topics)?;
-        let subscription = self.shared.bus.subscribe(after).await?;
+        let (abort, seen) = self.open_feed(id, after).await?;
+        self.subs.insert(id.to_string(), Sub { topics: parsed, abort, seen });
+        self.resume_from.insert(id.to_string(), after.unwrap_or_else(|| self.shared.bus.published().max(0)));
+        Ok(topics.to_vec())
+    }
+
+    /// Opens the bus feed of subscription `id` for the current caller; answers its abort
+    /// handle and its starting point.
+    async fn open_feed(&mut self, id: &str, after: Option<i64>) -> DomainResult<(AbortHandle, i64)> {
+        let subscription = self.shared.bus.subscribe(&self.auth.actor, after).await?;
+        let seen = subscription.cursor();
         let (abort, registration) = AbortHandle::new_pair();
         let name = id.to_string();
         let feed = futures::stream::unfold(subscription, |mut s| async move {
@@ -433,9 +457,29 @@ impl Conn {
         })
         .map(move |e| (name.clone(), e));
         self.feeds.push(Abortable::new(feed, registration).boxed());
-        self.subs.insert(id.to_string(), Sub { topics: parsed, abort });
-        self.resume_from.insert(id.to_string(), after.unwrap_or_else(|| self.shared.bus.published().max(0)));
-        Ok(topics.to_vec())
+        Ok((abort, seen))
+    }
+
+    /// An anonymous connection just signed in: its feeds followed public events only, so each
+    /// is reopened from the last event it yielded, for everything the user may now see.
+    async fn widen_feeds(&mut self) {
+        let ids: Vec<(String, i64)> = self.subs.iter().map(|(id, sub)| (id.clone(), sub.seen)).collect();
+        for (id, seen) in ids {
+            if let Some(old) = self.subs.get(&id) {
+                old.abort.abort();
+            }
+            match self.open_feed(&id, Some(seen)).await {
+                Ok((abort, _)) => {
+                    if let Some(sub) = self.subs.get_mut(&id) {
+                        sub.abort = abort;
+                    }
+                }
+                Err(e) => {
+                    self.subs.remove(&id);
+                    self.send(frames::error(Some(&id), &e));
+                }
+            }
+        }
     }
 
     /// A core operation with REST's rate limit and idempotency.

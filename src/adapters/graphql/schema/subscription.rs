@@ -34,7 +34,7 @@ async fn feed(
     after: Option<i64>,
 ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<(Delivery, std::sync::Arc<StoredEvent>)>> + use<>> {
     let actor: Actor = ctx.data::<Caller>()?.actor.clone();
-    let subscription = shared(ctx).bus.subscribe(after).await.gql()?;
+    let subscription = shared(ctx).bus.subscribe(&actor, after).await.gql()?;
     Ok(stream::unfold(Some((subscription, actor, topics)), |state| async move {
         let (mut sub, actor, topics) = state?;
         loop {
