@@ -16,8 +16,8 @@
 # <= 16 KiB resident memory per idle connection. Exits 0 when all are met, 1 otherwise
 # (BENCH_NO_FAIL=1 always exits 0 after printing the report).
 #
-# The bare server's WebSockets are configured like Polyport's: read_buffer_size 4096,
-# write_buffer_size 0, max_write_buffer_size 64 KiB.
+# The bare server's WebSockets use small buffers like Polyport's: read_buffer_size 4096 (Polyport's
+# /ws: 2048), write_buffer_size 0, max_write_buffer_size 64 KiB.
 #
 # Environment knobs (optional):
 #   BENCH_SIZES ("1000 10000")
@@ -189,7 +189,7 @@ for label, rs in runs.items():
 
 sizes = sorted({int(l.rsplit("-", 1)[1]) for l in rows})
 print("Subscribers half SSE / half WebSocket, anonymous, one writer; latency = receipt - occurred_at.")
-print("Bare server WebSocket buffers: read_buffer_size 4096, write_buffer_size 0, max_write_buffer_size 64 KiB (as Polyport).")
+print("Bare server WebSocket buffers: read_buffer_size 4096, write_buffer_size 0, max_write_buffer_size 64 KiB (Polyport /ws: read 2 KiB, write 0).")
 print()
 hdr = (f"{'server':<9} {'subs':>6} {'ready':>6} {'events':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
        f"{'deliv/s':>9} {'lost':>7} {'dups':>5} {'KiB/conn':>9}")

@@ -14,7 +14,7 @@
 //!   `{"type":"event","subscription":..,"event_id":N,"event_type":..,"topic":..,"occurred_at":..,"data":{..}}`;
 //!   answers `{"type":"subscribe","id":..}` with `{"type":"response","id":..,"data":{"subscribed":[..]}}`
 //!   and `{"type":"ping"}` with `{"type":"pong"}`, so the load client speaks to both servers alike.
-//!   Buffers configured as Polyport's: read_buffer_size 4096, write_buffer_size 0,
+//!   Small buffers like Polyport's: read_buffer_size 4096 (Polyport's /ws: 2048), write_buffer_size 0,
 //!   max_write_buffer_size 64 KiB.
 //! - `POST /publish`: broadcasts one `post.published` event (envelope shaped like Polyport's
 //!   `{id, type, topic, occurred_at, data}`, `data` a published post) with the next id and the

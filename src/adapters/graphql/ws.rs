@@ -146,7 +146,7 @@ async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: 
             () = sleep_until(init) => break Some(Close(4408, "Connection initialisation timeout".into())),
             _ = revalidate.tick(), if g.auth.as_ref().is_some_and(|a| a.actor.principal().is_some()) => {
                 let actor = &g.auth.as_ref().expect("checked").actor;
-                if !g.state.shared.authn.still_valid(actor).await.unwrap_or(true) {
+                if !Box::pin(g.state.shared.authn.still_valid(actor)).await.unwrap_or(true) {
                     break Some(Close(4401, "credential revoked".into()));
                 }
             }
@@ -156,7 +156,8 @@ async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: 
                 }
             }
             message = incoming.next() => match message {
-                Some(Ok(Message::Text(text))) => match g.on_text(text.as_str()).await {
+                // Boxed: an idle connection need not reserve room for `connection_init`'s state.
+                Some(Ok(Message::Text(text))) => match Box::pin(g.on_text(text.as_str())).await {
                     Ok(Some(reply)) => {
                         if send(&mut sink, Message::Text(Utf8Bytes::from(reply))).await.is_err() {
                             break None;
