@@ -7,31 +7,14 @@
 //   node clients/node/chromium_graphiql.mjs http://127.0.0.1:POLYPORT_PORT
 //
 // The server must have GraphiQL on (the default in development).
-// Env: CHROMIUM (default /usr/bin/chromium), CLIENT_TIMEOUT_MS (default 90000).
+// Env: CHROMIUM, CLIENT_TIMEOUT_MS (see chromium.mjs).
 
-import { chromium } from "playwright-core";
+import { ok, runInChromium } from "./chromium.mjs";
 
 const BASE = (process.argv[2] || "http://127.0.0.1:8080").replace(/\/$/, "");
-const EXECUTABLE = process.env.CHROMIUM || "/usr/bin/chromium";
-const TIMEOUT_MS = Number(process.env.CLIENT_TIMEOUT_MS || 90_000);
 const QUERY = "{ posts(first: 1) { pageInfo { hasNextPage } } }";
 
-function ok(cond, what) {
-    if (!cond) throw new Error(`check failed: ${what}`);
-    console.log(`  ok: ${what}`);
-}
-
-let browser;
-const watchdog = setTimeout(() => {
-    console.error(`FAIL: timed out after ${TIMEOUT_MS} ms`);
-    process.exit(1);
-}, TIMEOUT_MS);
-
-try {
-    browser = await chromium.launch({
-        executablePath: EXECUTABLE,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+await runInChromium("chromium_graphiql.mjs", async (browser) => {
     const page = await browser.newPage();
     const foreign = [];
     const consoleLines = [];
@@ -73,16 +56,4 @@ try {
     ok(foreign.length === 0, `no request left the server's origin (${JSON.stringify(foreign)})`);
     const errors = consoleLines.filter((l) => l.startsWith("pageerror") || l.startsWith("error"));
     ok(errors.length === 0, `no errors on the page (${JSON.stringify(errors)})`);
-    console.log("chromium_graphiql.mjs: all checks passed");
-    clearTimeout(watchdog);
-    await browser.close();
-    process.exit(0);
-} catch (err) {
-    console.error(`FAIL: ${err.stack || err}`);
-    try {
-        if (browser) await browser.close();
-    } catch {
-        /* ignore */
-    }
-    process.exit(1);
-}
+});

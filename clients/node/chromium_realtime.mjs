@@ -17,20 +17,13 @@ import { readFile } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { EXECUTABLE, ok, runInChromium } from "./chromium.mjs";
 
 const BASE = (process.argv[2] || "http://127.0.0.1:8080").replace(/\/$/, "");
 const PAGE_PORT = Number(process.argv[3] || 0);
-const EXECUTABLE = process.env.CHROMIUM || "/usr/bin/chromium";
-const TIMEOUT_MS = Number(process.env.CLIENT_TIMEOUT_MS || 90_000);
 const PAGE_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "web", "realtime.html");
 const PASSWORD = "correct horse battery staple";
 const POSTS = 5;
-
-function ok(cond, what) {
-    if (!cond) throw new Error(`check failed: ${what}`);
-    console.log(`  ok: ${what}`);
-}
 
 async function rest(method, p, body, token) {
     const headers = { "content-type": "application/json" };
@@ -57,15 +50,8 @@ function serveStatic(port) {
     });
 }
 
-let browser;
-let server;
-const watchdog = setTimeout(() => {
-    console.error(`FAIL: timed out after ${TIMEOUT_MS} ms`);
-    process.exit(1);
-}, TIMEOUT_MS);
-
-try {
-    server = await serveStatic(PAGE_PORT);
+await runInChromium("chromium_realtime.mjs", async (browser) => {
+    const server = await serveStatic(PAGE_PORT);
     const origin = `http://127.0.0.1:${server.address().port}`;
     console.log(`Chromium (${EXECUTABLE}) page ${origin}/realtime.html -> ${BASE}`);
 
@@ -73,10 +59,6 @@ try {
     const me = await rest("POST", "/users", { email, name: "Browser", password: PASSWORD });
     const { access_token: token } = await rest("POST", "/auth/login", { email, password: PASSWORD });
 
-    browser = await chromium.launch({
-        executablePath: EXECUTABLE,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
     const page = await browser.newPage();
     const consoleLines = [];
     page.on("console", (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
@@ -121,17 +103,5 @@ try {
     ok(results.pong === true, "WebSocket ping answered with pong");
     ok(results.errors.length === 0, `no errors on the page (${JSON.stringify(results.errors)})`);
     await page.evaluate(() => window.realtimeClose());
-    console.log("chromium_realtime.mjs: all checks passed");
-    clearTimeout(watchdog);
-    await browser.close();
     server.close();
-    process.exit(0);
-} catch (err) {
-    console.error(`FAIL: ${err.stack || err}`);
-    try {
-        if (browser) await browser.close();
-    } catch {
-        /* ignore */
-    }
-    process.exit(1);
-}
+});
