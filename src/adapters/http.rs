@@ -136,11 +136,29 @@ async fn guarded(s: &Shared, req: Request, next: Next) -> Response {
     }
 }
 
+/// The `protocol` label of a request's metrics. gRPC (and gRPC-Web) share the listener and are
+/// told by content type; a WebSocket or SSE stream counts once, when it is opened.
+fn protocol_of(path: &str, content_type: Option<&HeaderValue>) -> &'static str {
+    if content_type.and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("application/grpc")) {
+        return "grpc";
+    }
+    match path {
+        "/graphql" | "/graphql/schema.graphql" => "graphql",
+        "/graphql/ws" => "graphql-ws",
+        "/soap" => "soap",
+        "/ws" => "websocket",
+        "/api/v1/events" => "sse",
+        p if p.starts_with("/api/") => "rest",
+        _ => "http",
+    }
+}
+
 /// Request id, one span per request, one log line per error, metrics; then `guarded`.
 async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let id = request_id::accept_or_generate(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     let method = req.method().to_string();
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_string();
+    let protocol = protocol_of(req.uri().path(), req.headers().get(header::CONTENT_TYPE));
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let started = Instant::now();
     s.metrics.in_flight.inc();
@@ -158,8 +176,8 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     if let Some(e) = response.extensions().get::<Arc<LoggedError>>() {
         s.metrics.errors.get_or_create(&CodeLabels { code: e.code.as_str() }).inc();
     }
-    s.metrics.requests.get_or_create(&RequestLabels { protocol: "http", method, route: route.clone(), status }).inc();
-    s.metrics.latency.get_or_create(&RouteLabels { protocol: "http", route }).observe(elapsed.as_secs_f64());
+    s.metrics.requests.get_or_create(&RequestLabels { protocol, method, route: route.clone(), status }).inc();
+    s.metrics.latency.get_or_create(&RouteLabels { protocol, route }).observe(elapsed.as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }

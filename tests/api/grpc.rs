@@ -106,6 +106,8 @@ async fn register_login_and_post_crud_work_over_grpc_on_the_rest_port() {
     assert!(posts.delete_post(authed(delete, &token)).await.unwrap().into_inner().deleted);
     let gone = posts.get_post(authed(pb::GetPostRequest { id: post.id }, &token)).await.unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("protocol=\"grpc\""), "gRPC calls are counted as gRPC: {metrics}");
 }
 
 #[tokio::test]

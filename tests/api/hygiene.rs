@@ -67,6 +67,7 @@ async fn health_readiness_and_metrics_are_served() {
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("polyport_requests_total{"), "{metrics}");
     assert!(metrics.contains("route=\"/api/v1/posts\""));
+    assert!(metrics.contains("protocol=\"rest\""), "{metrics}");
     assert!(metrics.contains("polyport_request_duration_seconds_bucket"));
 }
 
