@@ -24,7 +24,6 @@ use super::schema::Caller;
 use crate::adapters::http_error::ApiError;
 use crate::domain::error::DomainError;
 use crate::platform::authn::Authenticated;
-use crate::platform::ratelimit::caller_key;
 use crate::platform::request_id;
 use crate::platform::streams::StreamSlot;
 
@@ -64,8 +63,7 @@ pub async fn upgrade(
         return ApiError(e).into_response();
     };
     let ip = peer.ip().to_string();
-    let key = format!("ip:{ip}");
-    let decision = s.shared.limiter.check(&key, s.shared.limits.per_anonymous, 1);
+    let (key, decision) = s.shared.charge(&crate::domain::policy::Actor::Anonymous, &ip, 1);
     if !decision.allowed {
         return ApiError(DomainError::rate_limited(decision.reset_secs)).into_response();
     }
@@ -284,13 +282,7 @@ impl Guarded {
             .authenticate_until(authorization.as_deref(), api_key.as_deref())
             .await
             .map_err(|e| Close(4403, format!("Forbidden: {}", e.message)))?;
-        let (key, principal) = caller_key(&auth.actor, &self.ip);
-        let limits = self.state.shared.limits;
-        let decision = self.state.shared.limiter.check(
-            &key,
-            if principal { limits.per_principal } else { limits.per_anonymous },
-            1,
-        );
+        let (_, decision) = self.state.shared.charge(&auth.actor, &self.ip, 1);
         if !decision.allowed {
             return Err(Close(4429, "Too many requests".into()));
         }

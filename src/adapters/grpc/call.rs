@@ -19,7 +19,7 @@ use crate::domain::ports::SavedResponse;
 use crate::domain::service::ClientInfo;
 use crate::platform::authn::Authenticated;
 use crate::platform::idempotency::{Begin, fingerprint};
-use crate::platform::ratelimit::{Decision, caller_key};
+use crate::platform::ratelimit::Decision;
 use crate::platform::request_id;
 
 /// Content type of a saved successful answer (the encoded message) and of a saved refusal.
@@ -37,7 +37,6 @@ pub struct Call {
     pub deadline: Option<Instant>,
     /// The rate-limit budget the call drew from (`user:…`, `key:…`, `ip:…`).
     pub budget: String,
-    pub principal: bool,
     decision: Decision,
 }
 
@@ -76,14 +75,12 @@ impl Call {
         let deadline = text(metadata, "grpc-timeout").and_then(parse_timeout).map(|d| Instant::now() + d);
         let authn = shared.authn.authenticate_until(text(metadata, "authorization"), text(metadata, "x-api-key")).await;
         let actor = authn.as_ref().map_or(&Actor::Anonymous, |a| &a.actor);
-        let (budget, principal) = caller_key(actor, &ip);
-        let limit = if principal { shared.limits.per_principal } else { shared.limits.per_anonymous };
-        let decision = shared.limiter.check(&budget, limit, 1);
+        let (budget, decision) = shared.charge(actor, &ip, 1);
         if !decision.allowed {
             return Err(status(&DomainError::rate_limited(decision.reset_secs), &request_id));
         }
         let auth = authn.map_err(|e| status(&e, &request_id))?;
-        Ok(Call { shared: shared.clone(), auth, ip, request_id, deadline, budget, principal, decision })
+        Ok(Call { shared: shared.clone(), auth, ip, request_id, deadline, budget, decision })
     }
 
     pub fn actor(&self) -> &Actor {
@@ -101,9 +98,7 @@ impl Call {
 
     /// Charges one more unit (client-streamed rows); RATE_LIMITED once the budget is spent.
     pub fn charge(&self) -> DomainResult<()> {
-        let limits = self.shared.limits;
-        let limit = if self.principal { limits.per_principal } else { limits.per_anonymous };
-        let d = self.shared.limiter.check(&self.budget, limit, 1);
+        let (_, d) = self.shared.charge(&self.auth.actor, &self.ip, 1);
         if d.allowed { Ok(()) } else { Err(DomainError::rate_limited(d.reset_secs)) }
     }
 

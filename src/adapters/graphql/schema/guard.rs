@@ -10,7 +10,6 @@ use super::super::error::server_error;
 use super::Caller;
 use crate::adapters::Shared;
 use crate::domain::error::DomainError;
-use crate::platform::ratelimit::caller_key;
 
 /// Complexity units per rate-limit unit (the request itself already paid one unit).
 pub const COMPLEXITY_PER_UNIT: usize = 100;
@@ -78,9 +77,7 @@ impl Extension for GuardExtension {
         if extra > 0
             && let (Some(shared), Some(caller)) = (ctx.data_opt::<Shared>(), ctx.data_opt::<Caller>())
         {
-            let (key, principal) = caller_key(&caller.actor, &caller.ip);
-            let limit = if principal { shared.limits.per_principal } else { shared.limits.per_anonymous };
-            let decision = shared.limiter.check(&key, limit, extra);
+            let (_, decision) = shared.charge(&caller.actor, &caller.ip, extra);
             if !decision.allowed {
                 return Err(vec![server_error(DomainError::rate_limited(decision.reset_secs))]);
             }
