@@ -4,6 +4,7 @@ pub mod graphql;
 pub mod grpc;
 pub mod http;
 pub mod http_error;
+pub mod request;
 pub mod rest;
 pub mod soap;
 pub mod sse;

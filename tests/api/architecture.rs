@@ -68,7 +68,7 @@ fn an_adapter_never_imports_another_adapter() {
                 let needle = format!("crate::adapters::{other}");
                 assert!(
                     !text.contains(&needle),
-                    "{path} names {needle}: adapters share only adapters::{{Shared, http_error}}"
+                    "{path} names {needle}: adapters share only adapters::{{Shared, http_error, request}}"
                 );
             }
         }

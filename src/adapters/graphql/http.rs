@@ -2,13 +2,11 @@
 //! (mutations only over POST with a JSON body), batching cap, idempotency keys, and the
 //! GraphQL-over-HTTP status rules for `application/graphql-response+json`.
 
-use std::net::SocketAddr;
-
 use async_graphql::dataloader::DataLoader;
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Request, State as AxumState};
+use axum::extract::{Request, State as AxumState};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -16,6 +14,7 @@ use super::State;
 use super::error::{code_of, normalize, server_error};
 use super::schema::{BatchLoader, Caller, Introspection};
 use crate::adapters::http_error::status_of;
+use crate::adapters::request::{header_str, peer_ip};
 use crate::domain::error::{DomainError, ErrorCode};
 use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
@@ -24,14 +23,8 @@ use crate::platform::ratelimit::Decision;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
-}
-
 fn client_ip(req: &Request) -> String {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |ConnectInfo(a)| a.ip().to_string())
+    peer_ip(req.extensions()).unwrap_or_else(|| "unknown".into())
 }
 
 /// Whether the client asked for `application/graphql-response+json` (else legacy JSON).

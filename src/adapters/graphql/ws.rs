@@ -22,6 +22,7 @@ use super::State;
 use super::error::server_error;
 use super::schema::Caller;
 use crate::adapters::http_error::ApiError;
+use crate::adapters::request::{header_str, origin_allowed};
 use crate::domain::error::DomainError;
 use crate::platform::authn::Authenticated;
 use crate::platform::request_id;
@@ -32,29 +33,13 @@ const INIT_DEADLINE: Duration = Duration::from_secs(5);
 /// How long one outgoing message may wait on a slow client before the connection is dropped.
 const SEND_DEADLINE: Duration = Duration::from_secs(10);
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
-}
-
-/// Cross-site WebSocket hijacking guard: a browser's Origin must be allowed or be this host.
-fn origin_allowed(s: &State, headers: &HeaderMap) -> bool {
-    let Some(origin) = header_str(headers, "origin") else {
-        return true;
-    };
-    if s.shared.cors_origins.iter().any(|o| o.trim() == origin) {
-        return true;
-    }
-    let host = header_str(headers, header::HOST.as_str()).unwrap_or_default();
-    origin.split_once("://").is_some_and(|(_, rest)| !host.is_empty() && rest == host)
-}
-
 pub async fn upgrade(
     AxumState(s): AxumState<State>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&s, &headers) {
+    if !origin_allowed(&s.shared.cors_origins, &headers) {
         return ApiError(DomainError::forbidden("this Origin may not open WebSockets here")).into_response();
     }
     let Some(protocol) = negotiate(&headers) else {

@@ -5,8 +5,8 @@ use axum::http::{Extensions, StatusCode};
 
 use super::dto::{LoginRequest, RefreshRequest, TokenResponse};
 use super::error::{ApiResult, ErrorBody, Json};
-use super::extract::client_ip;
 use crate::adapters::Shared;
+use crate::adapters::request::peer_ip;
 use crate::domain::service::ClientInfo;
 
 /// Log in with email and password. Fails the same way whether or not the email exists.
@@ -17,7 +17,7 @@ pub async fn login(
     ext: Extensions,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
-    let client = ClientInfo { ip: client_ip(&ext) };
+    let client = ClientInfo { ip: peer_ip(&ext) };
     Ok(axum::Json(s.core.auth.login(&req.email, &req.password, &client).await?.into()))
 }
 

@@ -1,8 +1,6 @@
-//! Request facts handlers need: the caller, its address, and `If-Match` / `If-None-Match`.
+//! Request facts handlers need: the caller and `If-Match` / `If-None-Match`.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 
@@ -25,11 +23,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .map(Caller)
             .ok_or_else(|| ApiError(DomainError::internal(anyhow::anyhow!("route mounted without the auth gate"))))
     }
-}
-
-/// The peer address of the connection, as text.
-pub fn client_ip(parts_ext: &axum::http::Extensions) -> Option<String> {
-    parts_ext.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string())
 }
 
 /// The strong ETag of a version (`"v3"`), with a suffix for alternative representations.

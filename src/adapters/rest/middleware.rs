@@ -7,22 +7,18 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, too_large};
-use super::extract::client_ip;
 use crate::adapters::Shared;
+use crate::adapters::request::{header_str, peer_ip};
 use crate::domain::error::DomainError;
 use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
 use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::ratelimit::Decision;
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
-}
-
 /// Authenticates, then charges the caller's budget (principal, else client address).
 /// Bad credentials are charged to the address before the 401, so guessing is rate limited too.
 pub async fn gate(State(shared): State<Shared>, mut req: Request, next: Next) -> Response {
-    let ip = client_ip(req.extensions()).unwrap_or_else(|| "unknown".into());
+    let ip = peer_ip(req.extensions()).unwrap_or_else(|| "unknown".into());
     let headers = req.headers();
     let authn = shared.authn.authenticate(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await;
     let (_, decision) = shared.charge(authn.as_ref().unwrap_or(&Actor::Anonymous), &ip, 1);
@@ -67,7 +63,7 @@ async fn idempotent(shared: &Shared, req: Request, next: Next) -> Response {
     let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let scope = match req.extensions().get::<Actor>() {
         Some(Actor::User(p)) => format!("user:{}", p.user_id),
-        _ => format!("anon:{}", client_ip(req.extensions()).unwrap_or_default()),
+        _ => format!("anon:{}", peer_ip(req.extensions()).unwrap_or_default()),
     };
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, shared.limits.body_bytes).await else {

@@ -16,6 +16,7 @@ use super::input::Input;
 use super::ops::{Call, dispatch};
 use super::schema::{self, NS, Operation};
 use super::security;
+use crate::adapters::request::header_str;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
@@ -68,10 +69,6 @@ impl Fault {
         let (status, body) = self.render();
         (status, body, self.version, self.retry_after(), self.error_code().as_str())
     }
-}
-
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
 }
 
 /// The version a media type announces, and its `action` parameter (SOAP 1.2).

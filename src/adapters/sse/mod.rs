@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::adapters::Shared;
 use crate::adapters::http_error::ApiError;
+use crate::adapters::request::{header_str, peer_ip};
 use crate::domain::delivery::Topic;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::platform::authn::Authenticated;
@@ -21,13 +22,8 @@ pub fn routes(shared: Shared) -> Router {
     Router::new().route("/api/v1/events", get(open)).route("/api/v1/events/token", post(mint_token)).with_state(shared)
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
-}
-
 fn client_ip(ext: &axum::http::Extensions) -> String {
-    ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".into(), |c| c.0.ip().to_string())
+    peer_ip(ext).unwrap_or_else(|| "unknown".into())
 }
 
 /// Charges the caller's request budget, as every protocol does.
@@ -84,8 +80,8 @@ async fn start(
     headers: &HeaderMap,
     pairs: Vec<(String, String)>,
 ) -> DomainResult<Response> {
-    let p = params(pairs, header(headers, "last-event-id"))?;
-    let (authorization, api_key) = (header(headers, "authorization"), header(headers, "x-api-key"));
+    let p = params(pairs, header_str(headers, "last-event-id"))?;
+    let (authorization, api_key) = (header_str(headers, "authorization"), header_str(headers, "x-api-key"));
     let auth = match p.access_token {
         Some(_) if authorization.is_some() || api_key.is_some() => {
             return Err(DomainError::invalid("send credentials in a header or as access_token, not both"));
@@ -103,7 +99,10 @@ async fn start(
 /// 201 `{token, expires_in}`, to pass as `access_token` to `GET /api/v1/events`.
 pub async fn mint_token(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let minted = async {
-        let auth = s.authn.authenticate_until(header(&headers, "authorization"), header(&headers, "x-api-key")).await?;
+        let auth = s
+            .authn
+            .authenticate_until(header_str(&headers, "authorization"), header_str(&headers, "x-api-key"))
+            .await?;
         s.authn.mint_stream_token(&auth, s.stream_settings.stream_token_ttl_secs)
     };
     match minted.await {

@@ -8,33 +8,17 @@ mod ops;
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::adapters::Shared;
 use crate::adapters::http_error::ApiError;
+use crate::adapters::request::{header_str, origin_allowed};
 use crate::domain::error::{DomainError, DomainResult};
 
 pub fn routes(shared: Shared) -> Router {
     Router::new().route("/ws", get(upgrade)).with_state(shared)
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
-}
-
-/// Cross-site WebSocket hijacking guard: a browser's Origin must be allowed by CORS or be
-/// this very host. Non-browser clients send no Origin.
-fn origin_allowed(s: &Shared, headers: &HeaderMap) -> bool {
-    let Some(origin) = header(headers, "origin") else {
-        return true;
-    };
-    if s.cors_origins.iter().any(|o| o.trim() == origin) {
-        return true;
-    }
-    let host = header(headers, header::HOST.as_str()).unwrap_or_default();
-    origin.split_once("://").is_some_and(|(_, rest)| !host.is_empty() && rest == host)
 }
 
 async fn upgrade(
@@ -58,11 +42,12 @@ async fn upgrade(
 }
 
 async fn accept(s: &Shared, headers: &HeaderMap, ip: String) -> DomainResult<connection::Opening> {
-    if !origin_allowed(s, headers) {
+    if !origin_allowed(&s.cors_origins, headers) {
         return Err(DomainError::forbidden("this Origin may not open WebSockets here"));
     }
-    let presented = header(headers, "authorization").is_some() || header(headers, "x-api-key").is_some();
-    let auth = s.authn.authenticate_until(header(headers, "authorization"), header(headers, "x-api-key")).await?;
+    let presented = header_str(headers, "authorization").is_some() || header_str(headers, "x-api-key").is_some();
+    let auth =
+        s.authn.authenticate_until(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await?;
     let (key, decision) = s.charge(&auth.actor, &ip, 1);
     if !decision.allowed {
         return Err(DomainError::rate_limited(decision.reset_secs));
