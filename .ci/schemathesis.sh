@@ -19,47 +19,7 @@ source .ci/lib.sh
 ensure_venv
 
 WORK=.build/schemathesis
-mkdir -p "$WORK"
-DB_FILE=.build/ci-schemathesis.db
-SERVER_LOG="$WORK/server.log"
-SERVER_PID=""
-
-cleanup() {
-    local rc=$?
-    stop_pid "$SERVER_PID"
-    if [ "$rc" -ne 0 ] && [ -f "$SERVER_LOG" ]; then
-        echo "---- last 40 lines of $SERVER_LOG ----" >&2
-        tail -n 40 "$SERVER_LOG" >&2 || true
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [ -n "${POLYPORT_BIN:-}" ]; then
-    BIN="$POLYPORT_BIN"
-else
-    note "cargo build --release"
-    cargo build --release --bin polyport
-    BIN=./target/release/polyport
-fi
-[ -x "$BIN" ] || die "no executable at $BIN"
-
-rm -f "$DB_FILE" "$DB_FILE-wal" "$DB_FILE-shm" "$DB_FILE-journal"
-PORT="$(free_port)"
-BASE="http://127.0.0.1:$PORT"
-note "starting $BIN on 127.0.0.1:$PORT (log: $SERVER_LOG)"
-POLYPORT_BIND="127.0.0.1:$PORT" \
-    DATABASE_URL="sqlite://$DB_FILE" \
-    POLYPORT_JWT_SECRET="$(random_secret)" \
-    POLYPORT_RATE_LIMIT_PER_MINUTE=1000000 \
-    POLYPORT_RATE_LIMIT_ANON_PER_MINUTE=1000000 \
-    "$BIN" >"$SERVER_LOG" 2>&1 </dev/null &
-SERVER_PID=$!
-
-wait_http "$BASE/healthz" 200 60 "$SERVER_PID" "$SERVER_LOG"
-note "server is up"
+polyport_server "$WORK"
 
 EMAIL=ci@example.com
 PASSWORD='correct horse battery'
