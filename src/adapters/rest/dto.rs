@@ -222,9 +222,9 @@ pub struct CreatePostRequest {
         example = "Hello, world"
     )]
     pub title: String,
-    /// Up to 100,000 characters.
+    /// Up to 100,000 characters; any text but the NUL character.
     #[serde(default)]
-    #[schema(max_length = 100000)]
+    #[schema(max_length = 100000, pattern = r"^[^\u0000]*$")]
     pub body: String,
     /// Up to 10 tags, each `[a-z0-9-]{1,32}`; duplicates collapse.
     #[serde(default)]
@@ -249,7 +249,8 @@ pub struct UpdatePostRequest {
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
     )]
     pub title: Option<String>,
-    #[schema(max_length = 100000)]
+    /// Up to 100,000 characters; any text but the NUL character.
+    #[schema(max_length = 100000, pattern = r"^[^\u0000]*$")]
     pub body: Option<String>,
     /// Up to 10 tags, each `[a-z0-9-]{1,32}`; duplicates collapse.
     #[schema(value_type = Option<Vec<Tag>>, max_items = 10)]
