@@ -60,12 +60,12 @@ where
 fn router(shared: Shared) -> Router {
     let body_limit = shared.limits.body_bytes;
     Router::new()
-        .merge(super::rest::routes(shared.clone()))
-        .merge(super::sse::routes(shared.clone()))
-        .merge(super::ws::routes(shared.clone()))
-        .merge(super::soap::routes(shared.clone()))
-        .merge(super::graphql::routes(shared.clone()))
-        .merge(super::grpc::routes(shared.clone()))
+        .merge(tagged("rest", super::rest::routes(shared.clone())))
+        .merge(tagged("sse", super::sse::routes(shared.clone())))
+        .merge(tagged("websocket", super::ws::routes(shared.clone())))
+        .merge(tagged("soap", super::soap::routes(shared.clone())))
+        .merge(tagged("graphql", super::graphql::routes(shared.clone())))
+        .merge(tagged("grpc", super::grpc::routes(shared.clone())))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi::ApiDoc::openapi()))
         .merge(
             Router::new()
@@ -136,21 +136,17 @@ async fn guarded(s: &Shared, req: Request, next: Next) -> Response {
     }
 }
 
-/// The `protocol` label of a request's metrics. gRPC (and gRPC-Web) share the listener and are
-/// told by content type; a WebSocket or SSE stream counts once, when it is opened.
-fn protocol_of(path: &str, content_type: Option<&HeaderValue>) -> &'static str {
-    if content_type.and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("application/grpc")) {
-        return "grpc";
-    }
-    match path {
-        "/graphql" | "/graphql/schema.graphql" => "graphql",
-        "/graphql/ws" => "graphql-ws",
-        "/soap" => "soap",
-        "/ws" => "websocket",
-        "/api/v1/events" => "sse",
-        p if p.starts_with("/api/") => "rest",
-        _ => "http",
-    }
+/// Which adapter answered: the `protocol` label of a request's metrics ("http" for the
+/// operational routes, the docs and fallbacks).
+#[derive(Clone, Copy)]
+struct Protocol(&'static str);
+
+/// Marks every response of an adapter's routes with its protocol.
+fn tagged(protocol: &'static str, routes: Router) -> Router {
+    routes.layer(axum::middleware::map_response(move |mut response: Response| async move {
+        response.extensions_mut().insert(Protocol(protocol));
+        response
+    }))
 }
 
 /// Request id, one span per request, one log line per error, metrics; then `guarded`.
@@ -158,7 +154,6 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     let id = request_id::accept_or_generate(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     let method = req.method().to_string();
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_string();
-    let protocol = protocol_of(req.uri().path(), req.headers().get(header::CONTENT_TYPE));
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let started = Instant::now();
     s.metrics.in_flight.inc();
@@ -166,6 +161,7 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     s.metrics.in_flight.dec();
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
+    let protocol = response.extensions().get::<Protocol>().map_or("http", |p| p.0);
     span.in_scope(|| match response.extensions().get::<Arc<LoggedError>>() {
         Some(e) if e.code == ErrorCode::Internal || e.code == ErrorCode::Unavailable => {
             tracing::error!(status, code = %e.code, error = %e.message, cause = e.cause.as_deref().unwrap_or(""), latency_ms = elapsed.as_millis() as u64, "request failed");
