@@ -21,7 +21,7 @@ use crate::platform::streams::StreamSlot;
 /// Unacknowledged events allowed in flight per session.
 pub const WINDOW: usize = 256;
 
-type Feed = BoxStream<'static, (String, DomainResult<Arc<StoredEvent>>)>;
+type Feed = BoxStream<'static, (Arc<str>, DomainResult<Arc<StoredEvent>>)>;
 type Tx = mpsc::Sender<Result<pb::LiveResponse, Status>>;
 
 struct Session {
@@ -135,7 +135,7 @@ impl Session {
         let topics = Topic::parse_all(&s.topics)?;
         let subscription = self.call.shared.bus.subscribe(&self.call.auth.actor, s.after_event_id).await?;
         let (abort, registration) = AbortHandle::new_pair();
-        let label = name.clone();
+        let label: Arc<str> = name.as_str().into();
         let feed = futures::stream::unfold(subscription, |mut s| async move { Some((s.next().await, s)) })
             .map(move |e| (label.clone(), e));
         self.feeds.push(Abortable::new(feed, registration).boxed());

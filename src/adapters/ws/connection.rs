@@ -50,12 +50,13 @@ struct Close {
 /// How long a full outbox may go without draining before its client counts as lagging.
 const LAG_GRACE: Duration = Duration::from_secs(1);
 
-type Feed = BoxStream<'static, (String, DomainResult<Arc<StoredEvent>>)>;
+/// Events of one subscription, tagged with its id (shared, not copied, per event).
+type Feed = BoxStream<'static, (Arc<str>, DomainResult<Arc<StoredEvent>>)>;
 
 /// A queued frame; event frames say which subscription and event they carry.
 struct Outgoing {
     message: Message,
-    event: Option<(String, i64)>,
+    event: Option<(Arc<str>, i64)>,
 }
 
 type Socket = futures::stream::SplitSink<WebSocket, Message>;
@@ -70,7 +71,7 @@ struct Outbox {
     unflushed: bool,
     /// Per subscription, the last event handed to the socket: the resume point a lagging
     /// client is told (frames still queued are dropped on close).
-    written: HashMap<String, i64>,
+    written: HashMap<Arc<str>, i64>,
 }
 
 impl Outbox {
@@ -86,7 +87,7 @@ impl Outbox {
         !self.queue.is_empty() || self.unflushed
     }
 
-    fn push(&mut self, message: Message, event: Option<(String, i64)>) {
+    fn push(&mut self, message: Message, event: Option<(Arc<str>, i64)>) {
         self.queue.push_back(Outgoing { message, event });
         if self.full() && self.full_since.is_none() {
             self.full_since = Some(Instant::now());
@@ -257,8 +258,8 @@ fn is_too_big(e: &axum::Error) -> bool {
 
 /// The error frame and resume point told to a lagging client: per subscription, the last event
 /// actually written, or where it started when nothing was.
-fn lag_notice(started: &HashMap<String, i64>, written: &HashMap<String, i64>) -> (Value, i64) {
-    let sent = |id: &String| written.get(id).copied().unwrap_or_else(|| started[id]);
+fn lag_notice(started: &HashMap<String, i64>, written: &HashMap<Arc<str>, i64>) -> (Value, i64) {
+    let sent = |id: &String| written.get(id.as_str()).copied().unwrap_or_else(|| started[id]);
     let mut e = DomainError::unavailable("you fell behind; reconnect and resubscribe with `after`");
     e.details = started
         .keys()
@@ -329,8 +330,8 @@ impl Conn {
         self.closing = Some(Close { code: 1013, reason: String::new(), last_words: None, lagged: Some(started) });
     }
 
-    fn on_event(&mut self, id: &str, event: DomainResult<Arc<StoredEvent>>) {
-        let Some(sub) = self.subs.get_mut(id) else {
+    fn on_event(&mut self, id: &Arc<str>, event: DomainResult<Arc<StoredEvent>>) {
+        let Some(sub) = self.subs.get_mut(&**id) else {
             return;
         };
         if let Ok(event) = &event {
@@ -343,18 +344,18 @@ impl Conn {
                     && let Some(v) = self.shared.public_views.of(&event)
                 {
                     let frame = Message::Text(Utf8Bytes::from(v.ws_frame(id)));
-                    self.out.push(frame, Some((id.to_string(), v.delivery.id)));
+                    self.out.push(frame, Some((id.clone(), v.delivery.id)));
                 }
             }
             Ok(event) => {
                 if let Some(d) = deliver(&self.auth.actor, &sub.topics, &event) {
                     let frame = Message::Text(Utf8Bytes::from(frames::event(id, &d).to_string()));
-                    self.out.push(frame, Some((id.to_string(), d.id)));
+                    self.out.push(frame, Some((id.clone(), d.id)));
                 }
             }
             Err(e) => {
                 let frame = frames::error(Some(id), &e);
-                self.subs.remove(id).inspect(|s| s.abort.abort());
+                self.subs.remove(&**id).inspect(|s| s.abort.abort());
                 self.send(frame);
             }
         }
@@ -450,7 +451,7 @@ impl Conn {
         let subscription = self.shared.bus.subscribe(&self.auth.actor, after).await?;
         let seen = subscription.cursor();
         let (abort, registration) = AbortHandle::new_pair();
-        let name = id.to_string();
+        let name: Arc<str> = id.into();
         let feed = futures::stream::unfold(subscription, |mut s| async move {
             let next = s.next().await;
             Some((next, s))
