@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use futures::stream::{self, StreamExt};
 use serde_json::json;
+use tokio::time::Instant;
 
 use crate::adapters::Shared;
 use crate::domain::delivery::{Topic, deliver, listens};
@@ -28,10 +29,12 @@ struct Feed {
     topics: Vec<Topic>,
     expires: Option<tokio::time::Instant>,
     revalidate: tokio::time::Interval,
-    /// Ticks every keep-alive interval; a tick with nothing sent since the last one sends a
-    /// comment (no timer is reset per event).
-    keep_alive: tokio::time::Interval,
-    sent: bool,
+    /// Fires when a keep-alive comment may be due: a comment goes out `every` after the last
+    /// frame. Events only record when they were sent; the timer is moved when it fires, never
+    /// per event.
+    keep_alive: Pin<Box<tokio::time::Sleep>>,
+    every: Duration,
+    last_sent: Instant,
     authn: Authenticator,
     /// Resolves on shutdown; pinned once for the stream's life.
     stopping: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
@@ -103,10 +106,15 @@ impl Feed {
                         return Some(error_frame("UNAUTHENTICATED", "the credential of this stream was revoked"));
                     }
                 }
-                _ = self.keep_alive.tick() => {
-                    if !std::mem::take(&mut self.sent) {
+                () = &mut self.keep_alive => {
+                    let due = self.last_sent + self.every;
+                    let now = Instant::now();
+                    if now >= due {
+                        self.last_sent = now;
+                        self.keep_alive.as_mut().reset(now + self.every);
                         return Some(Bytes::from_static(b": keep-alive\n\n"));
                     }
+                    self.keep_alive.as_mut().reset(due);
                 }
                 event = self.subscription.next() => match event {
                     Ok(event) => {
@@ -114,12 +122,12 @@ impl Feed {
                             if listens(&self.topics, &event)
                                 && let Some(v) = self.views.of(&event)
                             {
-                                self.sent = true;
+                                self.last_sent = Instant::now();
                                 return Some(v.sse_frame.clone());
                             }
                         } else if let Some(d) = deliver(&self.actor, &self.topics, &event) {
                             let data = serde_json::to_string(&d).unwrap_or_default();
-                            self.sent = true;
+                            self.last_sent = Instant::now();
                             return Some(frame(Some(d.id), Some(d.event_type), Some(&data), None, None));
                         }
                     }
@@ -148,16 +156,15 @@ pub(super) fn respond(
     let mut revalidate = tokio::time::interval(s.stream_settings.revalidate);
     revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let every = s.stream_settings.sse_keepalive;
-    let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let feed = Feed {
         subscription,
         actor: auth.actor,
         topics,
         expires,
         revalidate,
-        keep_alive,
-        sent: false,
+        keep_alive: Box::pin(tokio::time::sleep(every)),
+        every,
+        last_sent: Instant::now(),
         authn: s.authn.clone(),
         stopping: Box::pin(s.shutdown.waiter()),
         views: s.public_views.clone(),
