@@ -28,6 +28,12 @@ struct GuardExtension {
     max_aliases: usize,
 }
 
+/// The complexity of a connection field: its page size (clamped by the same rule as every
+/// list, `PageRequest::new`) times the cost of one item, plus one.
+pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    crate::domain::page::PageRequest::new(first.map(i64::from), None).limit as usize * child_complexity + 1
+}
+
 fn aliases(set: &SelectionSet) -> usize {
     set.items
         .iter()

@@ -3,6 +3,7 @@
 use async_graphql::{Context, ID, Object};
 
 use super::super::error::{GqlResult, or_null};
+use super::guard::page_cost;
 use super::types::{
     ApiKey, Post, PostConnection, PostFilterInput, User, UserConnection, UserEdge, edges, page_request,
 };
@@ -36,7 +37,7 @@ impl Query {
     }
 
     /// Users, newest first (admins see every field; others public profiles).
-    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity + 1")]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -68,7 +69,7 @@ impl Query {
     }
 
     /// Posts the caller may read, newest first, filtered by author, status and tag.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity + 1")]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn posts(
         &self,
         ctx: &Context<'_>,

@@ -4,6 +4,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::super::error::{GqlResult, or_null};
+use super::guard::page_cost;
 use super::loader::{AuthorPosts, BatchLoader};
 use super::{Caller, shared};
 use crate::domain::credentials::{ApiKey as DomainApiKey, CreatedApiKey as DomainCreatedApiKey, TokenPair};
@@ -147,7 +148,7 @@ impl User {
         self.full().map(|u| u.version)
     }
     /// The user's posts the caller may read, newest first.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity + 1")]
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn posts(
         &self,
         ctx: &Context<'_>,
