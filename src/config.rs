@@ -112,6 +112,22 @@ pub struct Settings {
     /// How long in-flight requests get to finish after SIGTERM/SIGINT, in seconds.
     #[arg(long, env = "POLYPORT_SHUTDOWN_DEADLINE_SECS", default_value_t = 20)]
     pub shutdown_deadline_secs: u64,
+    /// Seconds between SIGTERM and the start of draining, during which the server keeps
+    /// accepting and serving while `/readyz` answers 503 (time for a load balancer to notice).
+    #[arg(long, env = "POLYPORT_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
+    pub shutdown_delay_secs: u64,
+    /// Open connections allowed in total (default: the file descriptor limit less a reserve).
+    #[arg(long, env = "POLYPORT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections allowed from one client address.
+    #[arg(long, env = "POLYPORT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 512)]
+    pub max_connections_per_address: usize,
+    /// Password hashes (Argon2id, 19 MiB each) computed at once (default: two per core).
+    #[arg(long, env = "POLYPORT_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+    /// Password checks that may wait for a hashing slot; beyond it logins answer RATE_LIMITED.
+    #[arg(long, env = "POLYPORT_PASSWORD_HASH_QUEUE", default_value_t = 64)]
+    pub password_hash_queue: usize,
     /// Origins allowed by CORS, comma separated; empty allows none.
     #[arg(long, env = "POLYPORT_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -179,6 +195,12 @@ pub struct Settings {
     /// Most aliases one GraphQL document may use.
     #[arg(long, env = "POLYPORT_GRAPHQL_MAX_ALIASES", default_value_t = 30)]
     pub graphql_max_aliases: usize,
+    /// Most fields and inline fragments in one GraphQL document once its fragments are expanded.
+    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_SELECTIONS", default_value_t = 2000)]
+    pub graphql_max_selections: u64,
+    /// Most fragment spreads in one GraphQL document once its fragments are expanded.
+    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_FRAGMENT_SPREADS", default_value_t = 200)]
+    pub graphql_max_fragment_spreads: u64,
     /// Most operations in one batched GraphQL request (0 turns batching off).
     #[arg(long, env = "POLYPORT_GRAPHQL_MAX_BATCH", default_value_t = 10)]
     pub graphql_max_batch: usize,
@@ -202,6 +224,10 @@ impl Settings {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
     }
 
     pub fn shutdown_deadline(&self) -> Duration {

@@ -4,6 +4,7 @@ pub mod adapters;
 pub mod config;
 pub mod domain;
 pub mod platform;
+pub mod server;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -6,14 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
 
 use crate::adapters::{Limits, Shared, SharedInner, StreamSettings, http};
 use crate::config::Settings;
@@ -21,16 +15,17 @@ use crate::domain::ports::{Clock, SystemClock};
 use crate::domain::service::{Core, Deps};
 use crate::platform::authn::Authenticator;
 use crate::platform::bus::EventBus;
+use crate::platform::caps::Caps;
 use crate::platform::cursor::CursorCodec;
 use crate::platform::idempotency::Idempotency;
 use crate::platform::jobs::Housekeeping;
 use crate::platform::metrics::Metrics;
-use crate::platform::passwords::Argon2Hasher;
+use crate::platform::passwords::{Argon2Hasher, default_concurrency};
 use crate::platform::ratelimit::RateLimiter;
 use crate::platform::shutdown::{OsSignals, Shutdown};
-use crate::platform::streams::StreamLimits;
 use crate::platform::throttle::FailedLoginThrottle;
 use crate::platform::tokens::JwtKeys;
+use crate::server::ListenSettings;
 use crate::storage::{PoolSettings, SqlStore};
 
 /// A built server: bound, migrated, not yet serving.
@@ -40,11 +35,12 @@ pub struct Application {
     app: http::HttpApp,
     store: SqlStore,
     shutdown: Shutdown,
-    settings: Settings,
+    listen: ListenSettings,
+    metrics: Arc<Metrics>,
     housekeeping: Housekeeping,
     core: Core,
     bus: Arc<EventBus>,
-    streams: Arc<StreamLimits>,
+    streams: Arc<Caps>,
 }
 
 /// Opens the store and builds the core over it (also used by `polyport admin`).
@@ -66,7 +62,10 @@ pub async fn build_core(settings: &Settings) -> anyhow::Result<(SqlStore, Core, 
         events: shared_store.clone(),
         idempotency: shared_store.clone(),
         health: shared_store.clone(),
-        hasher: Arc::new(Argon2Hasher::default()),
+        hasher: Arc::new(Argon2Hasher::new(
+            settings.password_hash_concurrency.unwrap_or_else(default_concurrency),
+            settings.password_hash_queue,
+        )),
         tokens: jwt.clone(),
         throttle: Arc::new(FailedLoginThrottle::new(
             settings.login_max_failures,
@@ -97,7 +96,25 @@ impl Application {
             Duration::from_millis(settings.event_poll_ms.max(10)),
             4096,
         );
-        let streams = StreamLimits::new(settings.streams_max, settings.streams_per_caller);
+        let streams = Caps::new(settings.streams_max, settings.streams_per_caller);
+        let metrics = Metrics::new();
+        let fd_limit = crate::server::raise_fd_limit();
+        let listen = ListenSettings {
+            header_read_timeout: settings.header_read_timeout(),
+            tcp_send_buffer_bytes: settings.tcp_send_buffer_bytes,
+            max_connections: settings
+                .max_connections
+                .unwrap_or_else(|| crate::server::default_max_connections(fd_limit)),
+            max_connections_per_address: settings.max_connections_per_address,
+            shutdown_delay: settings.shutdown_delay(),
+            shutdown_deadline: settings.shutdown_deadline(),
+        };
+        tracing::info!(
+            fd_limit = fd_limit.unwrap_or_default(),
+            max_connections = listen.max_connections,
+            per_address = listen.max_connections_per_address,
+            "open files limit raised to the hard limit; connection caps set"
+        );
         let observer = store.clone();
         bus.observe(move |event| observer.observe(event));
         let shared = Shared::new(SharedInner {
@@ -112,7 +129,7 @@ impl Application {
                 request_timeout: settings.request_timeout(),
             },
             idempotency,
-            metrics: Metrics::new(),
+            metrics: metrics.clone(),
             shutdown: shutdown.clone(),
             health: store_arc.clone(),
             cors_origins: settings.cors_origins.clone(),
@@ -146,7 +163,8 @@ impl Application {
             app: http::HttpApp::new(shared),
             store,
             shutdown,
-            settings,
+            listen,
+            metrics,
             housekeeping,
             core,
             bus,
@@ -159,7 +177,8 @@ impl Application {
         self.addr
     }
 
-    /// Triggering it stops the server as SIGTERM would.
+    /// `announce()` starts a shutdown as SIGTERM does (readiness 503 for the shutdown delay,
+    /// then drain); `trigger()` stops at once.
     pub fn shutdown_handle(&self) -> Shutdown {
         self.shutdown.clone()
     }
@@ -168,124 +187,28 @@ impl Application {
         &self.core
     }
 
-    /// Serves until SIGTERM/SIGINT or the shutdown handle, then drains within the deadline.
+    /// Serves until SIGTERM/SIGINT or the shutdown handle; after a signal, serves on for the
+    /// shutdown delay with readiness down, then drains within the deadline.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { listener, addr, app, store, shutdown, settings, housekeeping, bus, streams, .. } = self;
+        let Application { listener, addr, app, store, shutdown, listen, housekeeping, bus, streams, metrics, .. } =
+            self;
         let signals = OsSignals::install().context("installing signal handlers")?;
         let signal_shutdown = shutdown.clone();
         tokio::spawn(async move {
             signals.recv().await;
-            signal_shutdown.trigger();
+            signal_shutdown.announce();
         });
         tokio::spawn(housekeeping.run(shutdown.clone()));
         tokio::spawn(bus.run(shutdown.clone()));
         print_urls(addr);
 
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(settings.header_read_timeout())
-            .max_buf_size(64 * 1024);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(256)
-            .max_local_error_reset_streams(1024)
-            .max_pending_accept_reset_streams(64)
-            .max_header_list_size(64 * 1024)
-            .keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10));
-        let graceful = GracefulShutdown::new();
-
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = shutdown.wait() => break,
-            };
-            let _ = stream.set_nodelay(true);
-            tune_socket(&stream, settings.tcp_send_buffer_bytes);
-            let service = app.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
-            });
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-                .into_owned();
-            let watched = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(e) = watched.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-            });
-        }
-
-        drop(listener);
-        tracing::info!(
-            deadline_secs = settings.shutdown_deadline_secs,
-            "shutting down: no new connections, draining in-flight requests"
-        );
-        let drained = async {
-            graceful.shutdown().await;
-            while streams.open() > 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        if tokio::time::timeout(settings.shutdown_deadline(), drained).await.is_err() {
-            tracing::warn!(
-                streams = streams.open(),
-                "shutdown deadline reached with connections still open; closing them"
-            );
-        }
+        let streams_open = move || streams.open();
+        crate::server::serve(listener, app, metrics, shutdown, listen, streams_open).await;
         store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
 }
-
-/// Bytes a connection may have written but not yet sent before writes wait: a client that stops
-/// reading then backs up into its bounded send queue (and is closed as lagging) instead of
-/// parking megabytes in kernel buffers.
-const UNSENT_LIMIT: u32 = 128 * 1024;
-
-/// Caps what the kernel holds for a client that stops reading: TCP_NOTSENT_LOWAT always, and
-/// SO_SNDBUF when configured (which turns off the kernel's send-buffer autotuning).
-#[cfg(target_os = "linux")]
-fn tune_socket(stream: &tokio::net::TcpStream, send_buffer: Option<u32>) {
-    set_option(stream, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, UNSENT_LIMIT, "TCP_NOTSENT_LOWAT");
-    if let Some(bytes) = send_buffer {
-        set_option(stream, libc::SOL_SOCKET, libc::SO_SNDBUF, bytes, "SO_SNDBUF");
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn set_option(stream: &tokio::net::TcpStream, level: libc::c_int, name: libc::c_int, value: u32, what: &str) {
-    use std::os::fd::AsRawFd;
-    let value = value.min(libc::c_int::MAX as u32) as libc::c_int;
-    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a valid pointer on an open socket.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), option = what, "socket option not set");
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn tune_socket(_: &tokio::net::TcpStream, _: Option<u32>) {}
 
 fn print_urls(addr: SocketAddr) {
     let base = format!("http://{addr}");
@@ -316,6 +239,8 @@ fn graphql_settings(settings: &Settings) -> crate::adapters::graphql::GraphqlSet
         max_depth: settings.graphql_max_depth,
         max_complexity: settings.graphql_max_complexity,
         max_aliases: settings.graphql_max_aliases,
+        max_selections: settings.graphql_max_selections,
+        max_spreads: settings.graphql_max_fragment_spreads,
         max_batch: settings.graphql_max_batch,
         introspection,
         playground: settings.graphql_playground.unwrap_or(development),

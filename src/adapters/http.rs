@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::Shared;
-use super::rest::error::{ApiError, LoggedError, too_large};
+use super::rest::error::{ApiError, LoggedError};
 use super::rest::{openapi, ops};
 use crate::domain::error::{DomainError, ErrorCode};
 use crate::platform::metrics::{CodeLabels, RequestLabels, RouteLabels};
@@ -76,10 +76,7 @@ fn router(shared: Shared) -> Router {
         )
         .fallback(|| async { ApiError(DomainError::not_found("route")) })
         .method_not_allowed_fallback(|| async {
-            let e = DomainError::invalid("method not allowed on this route").with_detail("method", "not_allowed");
-            let mut response = ApiError(e).into_response();
-            *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
-            response
+            ApiError(DomainError::invalid("method not allowed on this route").with_detail("method", "not_allowed"))
         })
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError(DomainError::internal(anyhow::anyhow!("handler panicked"))).into_response()
@@ -123,13 +120,9 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(std::time::Duration::from_secs(600))
 }
 
-/// Refuses a declared oversize body before reading it, and bounds the time to a response.
+/// Bounds the time to a response. (Each adapter refuses a declared oversize body itself, in
+/// its own protocol's shape.)
 async fn guarded(s: &Shared, req: Request, next: Next) -> Response {
-    let declared =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > s.limits.body_bytes as u64) {
-        return ApiError(too_large()).into_response();
-    }
     match tokio::time::timeout(s.limits.request_timeout, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError(DomainError::unavailable("the request took too long")).into_response(),

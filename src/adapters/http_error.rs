@@ -21,10 +21,16 @@ impl From<DomainError> for ApiError {
     }
 }
 
-/// The REST status of each code (CONFLICT from an `If-Match` version check is 412).
+/// The REST status of each code (CONFLICT from an `If-Match` version check is 412; an
+/// INVALID_REQUEST about the media type, the `Accept` header or the method is 415, 406, 405).
 pub fn status_of(err: &DomainError) -> StatusCode {
     match err.code {
-        ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidRequest => match err.details.first().map(|d| (d.field.as_str(), d.issue.as_str())) {
+            Some(("content-type", "unsupported")) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some(("accept", "not_acceptable")) => StatusCode::NOT_ACCEPTABLE,
+            Some(("method", "not_allowed")) => StatusCode::METHOD_NOT_ALLOWED,
+            _ => StatusCode::BAD_REQUEST,
+        },
         ErrorCode::ValidationFailed | ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
@@ -102,6 +108,17 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The client's `Accept` rules out every media type the operation can produce.
+pub fn not_acceptable(produces: &str) -> DomainError {
+    DomainError::invalid(format!("this operation answers {produces}; send an Accept header that allows it"))
+        .with_detail("accept", "not_acceptable")
+}
+
+/// The body's media type is not one the operation reads.
+pub fn unsupported_media_type(expects: &str) -> DomainError {
+    DomainError::invalid(format!("expected `Content-Type: {expects}`")).with_detail("content-type", "unsupported")
+}
 
 pub fn too_large() -> DomainError {
     DomainError::new(ErrorCode::PayloadTooLarge, "the request body is too large")

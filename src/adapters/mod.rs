@@ -16,12 +16,12 @@ use crate::domain::ports::Health;
 use crate::domain::service::Core;
 use crate::platform::authn::Authenticator;
 use crate::platform::bus::EventBus;
+use crate::platform::caps::Caps;
 use crate::platform::cursor::CursorCodec;
 use crate::platform::idempotency::Idempotency;
 use crate::platform::metrics::Metrics;
 use crate::platform::ratelimit::{Decision, RateLimiter, caller_key};
 use crate::platform::shutdown::Shutdown;
-use crate::platform::streams::StreamLimits;
 
 /// Request budgets per minute.
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +87,7 @@ pub struct SharedInner {
     pub cors_origins: Vec<String>,
     pub bus: Arc<EventBus>,
     pub public_views: Arc<crate::platform::views::PublicViews>,
-    pub streams: Arc<StreamLimits>,
+    pub streams: Arc<Caps>,
     pub stream_settings: StreamSettings,
     pub graphql: graphql::GraphqlSettings,
 }

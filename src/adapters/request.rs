@@ -1,5 +1,6 @@
-//! Reading an HTTP request the same way in every adapter: header text, the peer's address, and
-//! the browser Origin check that guards WebSocket upgrades.
+//! Reading an HTTP request the same way in every adapter: header text, the peer's address, the
+//! browser Origin check that guards WebSocket upgrades, and the close code a bad WebSocket
+//! message earns.
 
 use std::net::SocketAddr;
 
@@ -9,6 +10,39 @@ use axum::http::{Extensions, HeaderMap, header};
 /// A header's text; a value that is not visible ASCII reads as U+FFFD (never matches).
 pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
+}
+
+/// True when the `Accept` header (absent: anything) allows one of `produces` (exact media
+/// types such as `application/json`); ranges like `*/*` and `application/*` count, `q=0` not.
+pub fn accepts(headers: &HeaderMap, produces: &[&str]) -> bool {
+    let Some(accept) = header_str(headers, header::ACCEPT.as_str()) else {
+        return true;
+    };
+    if accept.trim().is_empty() {
+        return true;
+    }
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.trim()
+                .split_once('=')
+                .is_some_and(|(k, v)| k.trim() == "q" && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+        });
+        !refused
+            && produces.iter().any(|p| {
+                media == "*/*"
+                    || media == *p
+                    || media.strip_suffix("/*").is_some_and(|ty| p.split('/').next() == Some(ty))
+            })
+    })
+}
+
+/// True when the request declares a body longer than `limit` (refused before reading it).
+pub fn declares_more_than(headers: &HeaderMap, limit: usize) -> bool {
+    header_str(headers, header::CONTENT_LENGTH.as_str())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit as u64)
 }
 
 /// The peer address of the connection, as text.
@@ -27,4 +61,24 @@ pub fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
     }
     let host = header_str(headers, header::HOST.as_str()).unwrap_or_default();
     origin.split_once("://").is_some_and(|(_, rest)| !host.is_empty() && rest == host)
+}
+
+/// The close code and reason for a WebSocket read that failed: 1009 for a message over the
+/// size limit, 1007 for a text message that is not UTF-8 (RFC 6455 7.4.1), 1002 for any other
+/// protocol violation; None when the connection itself is gone.
+pub fn ws_read_error_close(e: &axum::Error) -> Option<(u16, &'static str)> {
+    let text = e.to_string().to_lowercase();
+    if text.contains("utf-8") || text.contains("utf8") {
+        Some((1007, "text frames must be UTF-8"))
+    } else if text.contains("too long")
+        || text.contains("too big")
+        || text.contains("capacity")
+        || text.contains("size")
+    {
+        Some((1009, "message too big"))
+    } else if text.contains("protocol") {
+        Some((1002, "protocol error"))
+    } else {
+        None
+    }
 }

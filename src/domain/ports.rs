@@ -150,12 +150,15 @@ pub trait Health: Send + Sync {
     async fn ping(&self) -> DomainResult<()>;
 }
 
-/// Password hashing (slow by design; implementations run it off the async threads).
+/// Password hashing (slow and memory-hungry by design; implementations run it off the async
+/// threads, a bounded number at a time).
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
+    /// MUST return RATE_LIMITED (with `retry_after`) when too many hashes already wait.
     async fn hash(&self, password: &str) -> DomainResult<String>;
-    /// True when `password` matches `hash`; false for any malformed hash.
-    async fn verify(&self, password: &str, hash: &str) -> bool;
+    /// True when `password` matches `hash`; false for any malformed hash. MUST return
+    /// RATE_LIMITED (with `retry_after`) when too many hashes already wait.
+    async fn verify(&self, password: &str, hash: &str) -> DomainResult<bool>;
 }
 
 /// Issues access tokens for a user within a login session.
@@ -164,12 +167,17 @@ pub trait TokenIssuer: Send + Sync {
     fn issue_access(&self, user: &User, session_id: &str) -> DomainResult<(String, u64)>;
 }
 
-/// Throttles failed logins per email and per client address.
+/// Throttles failed logins per email and per client address. An attempt is counted as a
+/// failure BEFORE the password is checked, so concurrent guesses cannot overtake the budget.
 pub trait LoginThrottle: Send + Sync {
-    /// Err(seconds to wait) while either key is over its failure budget.
-    fn check(&self, email_key: &str, client: Option<&str>) -> Result<(), u64>;
-    fn record_failure(&self, email_key: &str, client: Option<&str>);
-    fn record_success(&self, email_key: &str);
+    /// Atomically checks both budgets and, when both have room, records the attempt as a
+    /// failure. Err(seconds to wait) while either key is over its failure budget.
+    fn reserve(&self, email_key: &str, client: Option<&str>) -> Result<(), u64>;
+    /// The reserved attempt succeeded: the email's failures are forgotten and the address gets
+    /// its reservation back.
+    fn succeeded(&self, email_key: &str, client: Option<&str>);
+    /// The reserved attempt was never checked (the server was too busy): both keys get it back.
+    fn release(&self, email_key: &str, client: Option<&str>);
 }
 
 /// The time source, replaceable in tests.

@@ -131,7 +131,8 @@ impl EventBus {
     /// A subscription for `actor` from just after `after` (replayed from the log), or from now
     /// when None. Anonymous subscribers are only woken by public events; everything they are
     /// handed still goes through delivery-time authorization. Resuming from before the
-    /// retention horizon is refused: INVALID_REQUEST on `after`.
+    /// retention horizon (`after`/`expired`) or beyond the head of the log (`after`/`unknown`)
+    /// is refused with INVALID_REQUEST.
     pub async fn subscribe(self: &Arc<Self>, actor: &Actor, after: Option<i64>) -> DomainResult<Subscription> {
         let rx = if *actor == Actor::Anonymous { self.public.subscribe() } else { self.everyone.subscribe() };
         let now = self.ready().await;
@@ -145,6 +146,11 @@ impl EventBus {
                 if after < self.log.purged_through().await? {
                     return Err(expired());
                 }
+                // A resume point beyond the head of the log was never handed out: the stream
+                // would wait for ids that may never exist.
+                if after > now && after > self.log.last_id().await? {
+                    return Err(unknown());
+                }
                 after
             }
         };
@@ -156,6 +162,12 @@ impl EventBus {
 pub fn expired() -> DomainError {
     DomainError::invalid("events after this id are no longer kept; reload and subscribe without `after`")
         .with_detail("after", "expired")
+}
+
+/// The resume point is beyond the newest event: no stream ever handed it out.
+pub fn unknown() -> DomainError {
+    DomainError::invalid("no event with this id exists yet; subscribe without `after` or with an id you received")
+        .with_detail("after", "unknown")
 }
 
 /// One subscriber's ordered feed of every event after its cursor.

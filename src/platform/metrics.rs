@@ -28,6 +28,13 @@ pub struct CodeLabels {
     pub code: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// `per_address`, `total`, or `evicted_silent` (an older connection that never spoke was
+    /// closed to make room).
+    pub reason: &'static str,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -37,6 +44,10 @@ pub struct Metrics {
     pub errors: Family<CodeLabels, Counter>,
     /// WebSocket clients closed with 1013 for not reading their events.
     pub lagged_clients: Counter,
+    /// TCP connections open now.
+    pub connections_open: Gauge,
+    /// Connections refused or evicted at the connection caps.
+    pub connections_refused: Family<RefusalLabels, Counter>,
 }
 
 impl Metrics {
@@ -54,7 +65,24 @@ impl Metrics {
         registry.register("errors", "Error responses by error code", errors.clone());
         let lagged_clients = Counter::default();
         registry.register("ws_lagged_clients", "WebSocket clients closed for falling behind", lagged_clients.clone());
-        Arc::new(Self { registry, requests, latency, in_flight, errors, lagged_clients })
+        let connections_open = Gauge::default();
+        registry.register("connections_open", "TCP connections open", connections_open.clone());
+        let connections_refused = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at the connection caps, by reason",
+            connections_refused.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            requests,
+            latency,
+            in_flight,
+            errors,
+            lagged_clients,
+            connections_open,
+            connections_refused,
+        })
     }
 
     /// The OpenMetrics text exposition.

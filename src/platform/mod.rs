@@ -2,6 +2,7 @@
 
 pub mod authn;
 pub mod bus;
+pub mod caps;
 pub mod cursor;
 pub mod idempotency;
 pub mod jobs;
@@ -11,7 +12,6 @@ pub mod passwords;
 pub mod ratelimit;
 pub mod request_id;
 pub mod shutdown;
-pub mod streams;
 pub mod throttle;
 pub mod tokens;
 pub mod views;

@@ -1,31 +1,62 @@
-//! The shutdown signal: one switch every listener, stream and job watches.
+//! The shutdown signal: one switch every listener, stream and job watches, in two steps:
+//! draining (readiness reports 503, everything else goes on) and stopping (no new connections,
+//! streams end, in-flight requests finish).
 
 use tokio::sync::watch;
 
-/// Cloneable handle: `trigger` once, every `wait` returns.
+const RUNNING: u8 = 0;
+const DRAINING: u8 = 1;
+const STOPPING: u8 = 2;
+
+/// Cloneable handle: `announce` (draining) and `trigger` (stopping), each once.
 #[derive(Clone)]
 pub struct Shutdown {
-    tx: watch::Sender<bool>,
+    tx: watch::Sender<u8>,
 }
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Self { tx: watch::channel(false).0 }
+        Self { tx: watch::channel(RUNNING).0 }
     }
 }
 
 impl Shutdown {
+    /// Stop now: no new connections, streams end, in-flight requests get the deadline.
     pub fn trigger(&self) {
-        self.tx.send_replace(true);
+        self.tx.send_replace(STOPPING);
     }
 
+    /// Start draining: readiness answers 503 while the server goes on serving; the server stops
+    /// after its shutdown delay.
+    pub fn announce(&self) {
+        self.tx.send_if_modified(|state| {
+            let changed = *state == RUNNING;
+            if changed {
+                *state = DRAINING;
+            }
+            changed
+        });
+    }
+
+    /// True once stopping started.
     pub fn is_triggered(&self) -> bool {
-        *self.tx.borrow()
+        *self.tx.borrow() >= STOPPING
     }
 
-    /// Resolves when shutdown has been triggered (immediately if it already was).
+    /// True once draining (or stopping) started: readiness is down.
+    pub fn is_draining(&self) -> bool {
+        *self.tx.borrow() >= DRAINING
+    }
+
+    /// Resolves when stopping has been triggered (immediately if it already was).
     pub async fn wait(&self) {
         self.waiter().await
+    }
+
+    /// Resolves when draining (or stopping) has started.
+    pub async fn wait_draining(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|v| *v >= DRAINING).await;
     }
 
     /// Like `wait`, as a future that owns its receiver: a loop that selects on shutdown for
@@ -34,7 +65,7 @@ impl Shutdown {
     pub fn waiter(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.tx.subscribe();
         async move {
-            let _ = rx.wait_for(|v| *v).await;
+            let _ = rx.wait_for(|v| *v >= STOPPING).await;
         }
     }
 }

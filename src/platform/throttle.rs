@@ -27,44 +27,68 @@ impl FailedLoginThrottle {
     }
 }
 
-impl LoginThrottle for FailedLoginThrottle {
-    fn check(&self, email_key: &str, client: Option<&str>) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let mut wait = 0u64;
-        for key in Self::keys(email_key, client) {
-            if let Some(times) = map.get_mut(&key) {
-                while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
-                    times.pop_front();
-                }
-                if times.len() >= self.max_failures {
-                    let oldest = times[times.len() - self.max_failures];
-                    let left = self.window.saturating_sub(now.duration_since(oldest));
-                    wait = wait.max(left.as_secs_f64().ceil() as u64);
-                }
-            }
+impl FailedLoginThrottle {
+    /// Seconds until `times` has room again (0: it has room now), after forgetting old entries.
+    fn wait(&self, times: &mut VecDeque<Instant>, now: Instant) -> u64 {
+        while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            times.pop_front();
         }
-        if wait > 0 { Err(wait) } else { Ok(()) }
+        if times.len() < self.max_failures {
+            return 0;
+        }
+        let oldest = times[times.len() - self.max_failures];
+        let left = self.window.saturating_sub(now.duration_since(oldest));
+        (left.as_secs_f64().ceil() as u64).max(1)
     }
 
-    fn record_failure(&self, email_key: &str, client: Option<&str>) {
+    /// Gives back the newest reservation of `key`.
+    fn give_back(map: &mut HashMap<String, VecDeque<Instant>>, key: &str) {
+        if let Some(times) = map.get_mut(key) {
+            times.pop_back();
+            if times.is_empty() {
+                map.remove(key);
+            }
+        }
+    }
+}
+
+impl LoginThrottle for FailedLoginThrottle {
+    fn reserve(&self, email_key: &str, client: Option<&str>) -> Result<(), u64> {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() > 100_000 {
             let window = self.window;
             map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < window));
         }
-        for key in Self::keys(email_key, client) {
-            let times = map.entry(key).or_default();
-            times.push_back(now);
-            if times.len() > self.max_failures * 2 {
-                times.pop_front();
+        let keys = Self::keys(email_key, client);
+        let mut wait = 0;
+        for key in &keys {
+            if let Some(times) = map.get_mut(key) {
+                wait = wait.max(self.wait(times, now));
             }
+        }
+        if wait > 0 {
+            return Err(wait);
+        }
+        for key in keys {
+            map.entry(key).or_default().push_back(now);
+        }
+        Ok(())
+    }
+
+    fn succeeded(&self, email_key: &str, client: Option<&str>) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&format!("email:{email_key}"));
+        if let Some(ip) = client {
+            Self::give_back(&mut map, &format!("ip:{ip}"));
         }
     }
 
-    fn record_success(&self, email_key: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("email:{email_key}"));
+    fn release(&self, email_key: &str, client: Option<&str>) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for key in Self::keys(email_key, client) {
+            Self::give_back(&mut map, &key);
+        }
     }
 }
 
@@ -73,15 +97,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_eleventh_failure_within_the_window_is_refused() {
+    fn the_eleventh_attempt_within_the_window_is_refused_before_any_is_checked() {
         let t = FailedLoginThrottle::new(10, Duration::from_secs(900));
         for _ in 0..10 {
-            assert!(t.check("a@b.co", Some("1.2.3.4")).is_ok());
-            t.record_failure("a@b.co", Some("1.2.3.4"));
+            assert!(t.reserve("a@b.co", Some("1.2.3.4")).is_ok());
         }
-        let wait = t.check("a@b.co", Some("9.9.9.9")).unwrap_err();
+        let wait = t.reserve("a@b.co", Some("9.9.9.9")).unwrap_err();
         assert!(wait > 800 && wait <= 900);
-        assert!(t.check("other@b.co", Some("1.2.3.4")).is_err(), "the address is over budget too");
-        assert!(t.check("other@b.co", Some("5.6.7.8")).is_ok());
+        assert!(t.reserve("other@b.co", Some("1.2.3.4")).is_err(), "the address is over budget too");
+        assert!(t.reserve("other@b.co", Some("5.6.7.8")).is_ok());
+    }
+
+    #[test]
+    fn a_success_clears_the_email_and_returns_the_address_its_attempt() {
+        let t = FailedLoginThrottle::new(2, Duration::from_secs(900));
+        t.reserve("a@b.co", Some("1.2.3.4")).unwrap();
+        t.reserve("a@b.co", Some("1.2.3.4")).unwrap();
+        t.succeeded("a@b.co", Some("1.2.3.4"));
+        assert!(t.reserve("a@b.co", Some("5.6.7.8")).is_ok(), "the email starts afresh");
+        t.release("a@b.co", Some("5.6.7.8"));
+        assert!(t.reserve("c@b.co", Some("1.2.3.4")).is_ok(), "one attempt of the address was given back");
+        assert!(t.reserve("d@b.co", Some("1.2.3.4")).is_err());
     }
 }

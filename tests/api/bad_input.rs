@@ -182,16 +182,16 @@ async fn unknown_fields_are_an_invalid_request() {
 }
 
 #[tokio::test]
-async fn a_body_without_a_json_content_type_is_an_invalid_request() {
+async fn a_body_without_a_json_content_type_is_an_unsupported_media_type() {
     let app = spawn_app().await;
     let user = app.member("ada").await;
     let body = r#"{"title": "x"}"#;
     let no_type = app.req(Method::POST, "/posts", Some(&user.token)).body(body);
-    let err = refused(no_type, StatusCode::BAD_REQUEST, "INVALID_REQUEST", "no content-type").await;
+    let err = refused(no_type, StatusCode::UNSUPPORTED_MEDIA_TYPE, "INVALID_REQUEST", "no content-type").await;
     assert_eq!(details(&err), pairs(&[("content-type", "unsupported")]));
     for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
         let rb = app.req(Method::POST, "/posts", Some(&user.token)).header("content-type", content_type).body(body);
-        refused(rb, StatusCode::BAD_REQUEST, "INVALID_REQUEST", content_type).await;
+        refused(rb, StatusCode::UNSUPPORTED_MEDIA_TYPE, "INVALID_REQUEST", content_type).await;
     }
     assert_eq!(post_count(&app, &user.token).await, 0);
 }

@@ -15,15 +15,15 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
-const MODERN: &str = "application/graphql-response+json";
+pub const MODERN: &str = "application/graphql-response+json";
 
 impl TestApp {
     /// POSTs a GraphQL request; answers status and body.
-    async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> (StatusCode, Value) {
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> (StatusCode, Value) {
         self.gql_with(token, json!({"query": query, "variables": variables}), &[]).await
     }
 
-    async fn gql_with(&self, token: Option<&str>, body: Value, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+    pub async fn gql_with(&self, token: Option<&str>, body: Value, headers: &[(&str, &str)]) -> (StatusCode, Value) {
         let mut rb = self.client.post(self.url("/graphql")).json(&body);
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
@@ -37,7 +37,7 @@ impl TestApp {
     }
 }
 
-fn code(body: &Value, i: usize) -> &str {
+pub fn code(body: &Value, i: usize) -> &str {
     body["errors"][i]["extensions"]["code"].as_str().unwrap_or_default()
 }
 
@@ -452,10 +452,10 @@ async fn complexity_is_charged_to_the_shared_rate_limit() {
 
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Gws(WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>);
+pub struct Gws(pub WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>);
 
 /// Opens `/graphql/ws` with `protocol` (`graphql-transport-ws` or the legacy `graphql-ws`).
-async fn gws(app: &TestApp, protocol: &str) -> Gws {
+pub async fn gws(app: &TestApp, protocol: &str) -> Gws {
     let mut request = format!("ws://{}/graphql/ws", app.addr).into_client_request().unwrap();
     request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_str(protocol).unwrap());
     let (stream, response) = tokio_tungstenite::connect_async(request).await.expect("upgrade accepted");
@@ -464,12 +464,12 @@ async fn gws(app: &TestApp, protocol: &str) -> Gws {
 }
 
 impl Gws {
-    async fn send(&mut self, v: Value) {
+    pub async fn send(&mut self, v: Value) {
         self.0.send(Message::text(v.to_string())).await.unwrap();
     }
 
     /// The next JSON message (skipping keep-alives); panics on close or timeout.
-    async fn recv(&mut self) -> Value {
+    pub async fn recv(&mut self) -> Value {
         loop {
             let m = tokio::time::timeout(WAIT, self.0.next()).await.expect("a message in time");
             match m {
@@ -486,7 +486,7 @@ impl Gws {
     }
 
     /// The close code the server ends with.
-    async fn closed(&mut self) -> u16 {
+    pub async fn closed(&mut self) -> u16 {
         loop {
             match tokio::time::timeout(WAIT, self.0.next()).await.expect("closed in time") {
                 Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
@@ -496,7 +496,7 @@ impl Gws {
         }
     }
 
-    async fn init(&mut self, payload: Value) {
+    pub async fn init(&mut self, payload: Value) {
         self.send(json!({"type": "connection_init", "payload": payload})).await;
         assert_eq!(self.recv().await["type"], "connection_ack");
     }

@@ -17,18 +17,18 @@ use tonic_types::StatusExt;
 
 use crate::helpers::{PASSWORD, Store, TestApp, spawn_app, spawn_app_with};
 
-async fn channel(app: &TestApp) -> Channel {
+pub async fn channel(app: &TestApp) -> Channel {
     tonic::transport::Endpoint::from_shared(app.base.clone()).unwrap().connect().await.expect("h2c connect")
 }
 
-fn authed<T>(message: T, token: &str) -> Request<T> {
+pub fn authed<T>(message: T, token: &str) -> Request<T> {
     let mut req = Request::new(message);
     req.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
     req
 }
 
 /// The status carries our code in ErrorInfo (domain polyport) with a request id.
-fn assert_rich(status: &Status, code: Code, reason: &str) -> tonic_types::ErrorDetails {
+pub fn assert_rich(status: &Status, code: Code, reason: &str) -> tonic_types::ErrorDetails {
     assert_eq!(status.code(), code, "{status:?}");
     let details = status.get_error_details();
     let info = details.error_info().expect("ErrorInfo present");

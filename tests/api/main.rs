@@ -9,6 +9,7 @@ mod bad_input;
 mod failures;
 mod graphql;
 mod grpc;
+mod hostile;
 mod hygiene;
 mod idempotency;
 mod pagination;

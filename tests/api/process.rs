@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::PASSWORD;
 
-const SECRET: &str = "process-test-secret-process-test-secret-0";
+pub const SECRET: &str = "process-test-secret-process-test-secret-0";
 
-fn binary(dir: &std::path::Path) -> Command {
+pub fn binary(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyport"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -22,14 +22,15 @@ fn binary(dir: &std::path::Path) -> Command {
     cmd
 }
 
-fn temp_dir() -> std::path::PathBuf {
+pub fn temp_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("polyport-proc-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-/// Starts the server and returns it with its base URL, read from the line it prints.
-fn start(mut cmd: Command) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+/// Starts the server and returns it with its base URL, read from the line it prints, and
+/// every line it prints (those before the address included).
+pub fn start(mut cmd: Command) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     for stream in [
@@ -43,16 +44,22 @@ fn start(mut cmd: Command) -> (Child, String, std::sync::mpsc::Receiver<String>)
             }
         });
     }
+    let mut before = Vec::new();
     let base = loop {
         let line = rx.recv_timeout(Duration::from_secs(30)).expect("the server prints its address");
         if let Some(rest) = line.strip_prefix("polyport listening on ") {
             break rest.trim().to_string();
         }
+        before.push(line);
     };
+    // What came before the address stays readable (after what arrived meanwhile).
+    for line in before {
+        let _ = tx.send(line);
+    }
     (child, base, rx)
 }
 
-fn sigterm(child: &Child) {
+pub fn sigterm(child: &Child) {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
 }

@@ -24,15 +24,15 @@ const WSU: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssec
 const PROFILE: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0";
 
 /// A SOAP answer: status, headers and body text.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
 }
 
 impl Answer {
     /// The text of the first `<name>` element (payload elements are unprefixed).
-    fn text(&self, name: &str) -> Option<String> {
+    pub fn text(&self, name: &str) -> Option<String> {
         let open = format!("<{name}>");
         let start = self.body.find(&open)? + open.len();
         let end = self.body[start..].find(&format!("</{name}>"))? + start;
@@ -51,7 +51,7 @@ impl Answer {
     }
 
     /// Asserts a fault of `fault_code` carrying our `code`, with status and content type of its version.
-    fn assert_fault(&self, version: Version, fault_code: &str, code: &str) {
+    pub fn assert_fault(&self, version: Version, fault_code: &str, code: &str) {
         let status = match (version, fault_code) {
             (Version::Soap12, "Sender") => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -72,7 +72,7 @@ impl Answer {
         assert!(envelope::parse(self.body.as_bytes()).is_ok(), "the fault is a well-formed envelope");
     }
 
-    fn issues(&self) -> Vec<(String, String)> {
+    pub fn issues(&self) -> Vec<(String, String)> {
         self.all("details")
             .iter()
             .map(|d| {
@@ -83,7 +83,7 @@ impl Answer {
     }
 }
 
-fn envelope(version: Version, header: &str, body: &str) -> String {
+pub fn envelope(version: Version, header: &str, body: &str) -> String {
     let ns = match version {
         Version::Soap11 => S11,
         Version::Soap12 => S12,
@@ -94,12 +94,12 @@ fn envelope(version: Version, header: &str, body: &str) -> String {
 }
 
 /// `<p:Op><p:field>value</p:field>…</p:Op>`.
-fn op(name: &str, fields: &[(&str, &str)]) -> String {
+pub fn op(name: &str, fields: &[(&str, &str)]) -> String {
     let inner: String = fields.iter().map(|(k, v)| format!("<p:{k}>{v}</p:{k}>")).collect();
     format!("<p:{name}>{inner}</p:{name}>")
 }
 
-async fn send(
+pub async fn send(
     app: &TestApp,
     version: Version,
     action: &str,
@@ -125,7 +125,7 @@ async fn send(
     Answer { status, headers, body: r.text().await.unwrap() }
 }
 
-async fn call(app: &TestApp, version: Version, name: &str, fields: &[(&str, &str)], token: Option<&str>) -> Answer {
+pub async fn call(app: &TestApp, version: Version, name: &str, fields: &[(&str, &str)], token: Option<&str>) -> Answer {
     let bearer = token.map(|t| format!("Bearer {t}"));
     let extra: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", b.as_str())).collect();
     send(app, version, name, envelope(version, "", &op(name, fields)), &extra).await

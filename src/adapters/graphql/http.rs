@@ -12,9 +12,9 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::State;
 use super::error::{code_of, normalize, server_error};
-use super::schema::{BatchLoader, Caller, Introspection};
-use crate::adapters::http_error::status_of;
-use crate::adapters::request::{header_str, peer_ip};
+use super::schema::{BatchLoader, Caller, Introspection, vet};
+use crate::adapters::http_error::{not_acceptable, status_of, unsupported_media_type};
+use crate::adapters::request::{accepts, declares_more_than, header_str, peer_ip};
 use crate::domain::error::{DomainError, ErrorCode};
 use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
@@ -22,6 +22,8 @@ use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::ratelimit::Decision;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+/// The media types a GraphQL answer comes in.
+const PRODUCES: [&str; 2] = [GRAPHQL_RESPONSE, "application/json"];
 
 fn client_ip(req: &Request) -> String {
     peer_ip(req.extensions()).unwrap_or_else(|| "unknown".into())
@@ -57,8 +59,18 @@ impl Reply {
     }
 
     /// A refusal before execution: one error, the REST status of its code.
-    fn refuse(&self, e: DomainError, status: Option<StatusCode>) -> Response {
-        let status = status.unwrap_or_else(|| status_of(&e));
+    fn refuse(&self, e: DomainError) -> Response {
+        let status = status_of(&e);
+        self.refuse_with(e, status)
+    }
+
+    /// A document refused before execution, like a validation error: legacy
+    /// `application/json` answers 200 with the error, `graphql-response+json` a 400.
+    fn refuse_document(&self, e: DomainError) -> Response {
+        self.refuse_with(e, if self.modern { StatusCode::BAD_REQUEST } else { StatusCode::OK })
+    }
+
+    fn refuse_with(&self, e: DomainError, status: StatusCode) -> Response {
         let retry = e.retry_after;
         let unauthenticated = e.code == ErrorCode::Unauthenticated;
         let body = serde_json::to_vec(&serde_json::json!({ "errors": [server_error(e)] })).unwrap_or_default();
@@ -82,9 +94,9 @@ async fn admit(s: &State, headers: &HeaderMap, ip: &str, reply: &mut Reply) -> R
     let (_, decision) = s.shared.charge(authn.as_ref().unwrap_or(&Actor::Anonymous), ip, 1);
     reply.decision = Some(decision);
     if !decision.allowed {
-        return Err(reply.refuse(DomainError::rate_limited(decision.reset_secs), None));
+        return Err(reply.refuse(DomainError::rate_limited(decision.reset_secs)));
     }
-    authn.map_err(|e| reply.refuse(e, None))
+    authn.map_err(|e| reply.refuse(e))
 }
 
 /// `GET /graphql`: GraphiQL for browsers (when enabled), else a query from the query string.
@@ -96,7 +108,10 @@ pub async fn get(AxumState(s): AxumState<State>, req: Request) -> Response {
         if s.shared.graphql.playground {
             return Html(super::graphiql::PAGE).into_response();
         }
-        return reply.refuse(DomainError::not_found("GraphiQL"), None);
+        return reply.refuse(DomainError::not_found("GraphiQL"));
+    }
+    if !accepts(&headers, &PRODUCES) {
+        return reply.refuse(not_acceptable(GRAPHQL_RESPONSE));
     }
     let ip = client_ip(&req);
     let actor = match admit(&s, &headers, &ip, &mut reply).await {
@@ -105,12 +120,12 @@ pub async fn get(AxumState(s): AxumState<State>, req: Request) -> Response {
     };
     let request = match async_graphql::http::parse_query_string(&query) {
         Ok(r) => r,
-        Err(e) => return reply.refuse(DomainError::invalid(format!("bad query string: {e}")), None),
+        Err(e) => return reply.refuse(DomainError::invalid(format!("bad query string: {e}"))),
     };
     if mutates(&request) {
         let e = DomainError::invalid("mutations and subscriptions must be sent with POST")
             .with_detail("method", "not_allowed");
-        let mut response = reply.refuse(e, Some(StatusCode::METHOD_NOT_ALLOWED));
+        let mut response = reply.refuse(e);
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
@@ -131,25 +146,32 @@ pub async fn post(AxumState(s): AxumState<State>, req: Request) -> Response {
         .and_then(|ct| ct.split(';').next())
         .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/json"));
     if !json {
-        let e = DomainError::invalid("send GraphQL requests as application/json")
-            .with_detail("content-type", "unsupported");
-        return reply.refuse(e, Some(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        return reply.refuse(unsupported_media_type("application/json"));
+    }
+    if !accepts(&headers, &PRODUCES) {
+        return reply.refuse(not_acceptable(GRAPHQL_RESPONSE));
     }
     let ip = client_ip(&req);
     let actor = match admit(&s, &headers, &ip, &mut reply).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };
-    let Ok(bytes) = axum::body::to_bytes(req.into_body(), s.shared.limits.body_bytes).await else {
+    let too_large = declares_more_than(req.headers(), s.shared.limits.body_bytes);
+    let read = if too_large {
+        Err(())
+    } else {
+        axum::body::to_bytes(req.into_body(), s.shared.limits.body_bytes).await.map_err(|_| ())
+    };
+    let Ok(bytes) = read else {
         let e = DomainError::new(ErrorCode::PayloadTooLarge, "the request body is too large");
-        return reply.refuse(e, None);
+        return reply.refuse(e);
     };
     let batch: BatchRequest = match serde_json::from_slice(&bytes) {
         Ok(b) => b,
         Err(e) => {
             let e =
                 DomainError::invalid(format!("the body is not a GraphQL request: {e}")).with_detail("body", "invalid");
-            return reply.refuse(e, None);
+            return reply.refuse(e);
         }
     };
     if let BatchRequest::Batch(items) = &batch {
@@ -157,7 +179,7 @@ pub async fn post(AxumState(s): AxumState<State>, req: Request) -> Response {
         if items.is_empty() || items.len() > cap {
             let e = DomainError::invalid(format!("a batch holds 1 to {cap} operations"))
                 .with_detail("body", if cap == 0 { "batching_disabled" } else { "batch_too_large" });
-            return reply.refuse(e, None);
+            return reply.refuse(e);
         }
     }
     let caller = Caller { actor, ip };
@@ -168,7 +190,17 @@ pub async fn post(AxumState(s): AxumState<State>, req: Request) -> Response {
 }
 
 /// Replays the first response for a repeated key (shared store, scoped to the caller).
-async fn idempotent(s: &State, key: &str, body: &[u8], batch: BatchRequest, caller: Caller, reply: &Reply) -> Response {
+async fn idempotent(
+    s: &State,
+    key: &str,
+    body: &[u8],
+    mut batch: BatchRequest,
+    caller: Caller,
+    reply: &Reply,
+) -> Response {
+    if let Err(e) = vet_all(s, &mut batch) {
+        return reply.refuse_document(e);
+    }
     let scope = match &caller.actor {
         Actor::User(p) => format!("user:{}", p.user_id),
         Actor::Anonymous => format!("anon:{}", caller.ip),
@@ -181,7 +213,7 @@ async fn idempotent(s: &State, key: &str, body: &[u8], batch: BatchRequest, call
             response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             return response;
         }
-        Err(e) => return reply.refuse(e, None),
+        Err(e) => return reply.refuse(e),
     };
     let (status, body, retryable) = run(s, batch, caller, reply).await;
     let saved = SavedResponse {
@@ -194,13 +226,17 @@ async fn idempotent(s: &State, key: &str, body: &[u8], batch: BatchRequest, call
     reply.body(status, body)
 }
 
-async fn execute(s: &State, batch: BatchRequest, caller: Caller, reply: &Reply) -> Response {
+async fn execute(s: &State, mut batch: BatchRequest, caller: Caller, reply: &Reply) -> Response {
+    if let Err(e) = vet_all(s, &mut batch) {
+        return reply.refuse_document(e);
+    }
     let (status, body, _) = run(s, batch, caller, reply).await;
     reply.body(status, body)
 }
 
 /// Parsed documents by query text: clients send the same few operations over and over, and
-/// parsing is the costliest step of a small query. Bounded; cleared when full.
+/// parsing is the costliest step of a small query. Bounded; cleared when full. Only documents
+/// that passed `vet` are kept.
 #[derive(Default)]
 pub struct DocumentCache(std::sync::Mutex<std::collections::HashMap<String, ExecutableDocument>>);
 
@@ -208,32 +244,45 @@ const CACHED_DOCUMENTS: usize = 512;
 const CACHED_QUERY_BYTES: usize = 8 * 1024;
 
 impl DocumentCache {
-    fn attach(&self, request: &mut GqlRequest) {
-        if request.query.len() > CACHED_QUERY_BYTES {
-            return;
+    /// Parses (or finds) the request's document and vets its expanded size before the engine
+    /// sees it. A document that does not parse is left to the engine, which reports why.
+    fn vet(&self, request: &mut GqlRequest, limits: &super::schema::GraphqlSettings) -> Result<(), DomainError> {
+        let cacheable = request.query.len() <= CACHED_QUERY_BYTES;
+        let cached = cacheable.then(|| self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&request.query).cloned());
+        if let Some(Some(doc)) = cached {
+            request.set_parsed_query(doc);
+            return Ok(());
         }
-        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&request.query).cloned();
-        match cached {
-            Some(doc) => request.set_parsed_query(doc),
-            None => {
-                if let Ok(doc) = request.parsed_query().cloned() {
-                    let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-                    if map.len() >= CACHED_DOCUMENTS {
-                        map.clear();
-                    }
-                    map.insert(request.query.clone(), doc);
-                }
+        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+            return Ok(());
+        };
+        vet(&doc, limits)?;
+        if cacheable {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() >= CACHED_DOCUMENTS {
+                map.clear();
             }
+            map.insert(request.query.clone(), doc.clone());
         }
+        request.set_parsed_query(doc);
+        Ok(())
     }
 }
 
-fn prepare(s: &State, mut request: GqlRequest, caller: &Caller) -> GqlRequest {
-    s.documents.attach(&mut request);
+fn prepare(s: &State, request: GqlRequest, caller: &Caller) -> GqlRequest {
     let introspect = may_introspect(s, &caller.actor);
     let loader = DataLoader::new(BatchLoader { shared: s.shared.clone(), actor: caller.actor.clone() }, tokio::spawn);
     let request = request.data(caller.clone()).data(loader);
     if introspect { request } else { request.disable_introspection() }
+}
+
+/// Vets every document of the request; one refused document refuses the whole request.
+fn vet_all(s: &State, batch: &mut BatchRequest) -> Result<(), DomainError> {
+    let limits = &s.shared.graphql;
+    match batch {
+        BatchRequest::Single(r) => s.documents.vet(r, limits),
+        BatchRequest::Batch(rs) => rs.iter_mut().try_for_each(|r| s.documents.vet(r, limits)),
+    }
 }
 
 /// Executes; answers the status, the body, and whether a failure is worth retrying.
@@ -288,7 +337,7 @@ pub async fn sdl(AxumState(s): AxumState<State>, req: Request) -> Response {
         Err(response) => return response,
     };
     if !may_introspect(&s, &actor) {
-        return reply.refuse(DomainError::not_found("schema"), None);
+        return reply.refuse(DomainError::not_found("schema"));
     }
     let mut response = s.sdl.to_string().into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

@@ -20,13 +20,13 @@ use tokio::time::Instant;
 
 use super::State;
 use super::error::server_error;
-use super::schema::Caller;
+use super::schema::{Caller, vet};
 use crate::adapters::http_error::ApiError;
-use crate::adapters::request::{header_str, origin_allowed};
+use crate::adapters::request::{header_str, origin_allowed, ws_read_error_close};
 use crate::domain::error::DomainError;
 use crate::platform::authn::Authenticated;
+use crate::platform::caps::Slot;
 use crate::platform::request_id;
-use crate::platform::streams::StreamSlot;
 
 /// How long a client has to send `connection_init`.
 const INIT_DEADLINE: Duration = Duration::from_secs(5);
@@ -52,7 +52,7 @@ pub async fn upgrade(
     if !decision.allowed {
         return ApiError(DomainError::rate_limited(decision.reset_secs)).into_response();
     }
-    let slot = match s.shared.streams.acquire(&key) {
+    let slot = match s.shared.streams.acquire_stream(&key) {
         Ok(slot) => slot,
         Err(e) => return ApiError(e).into_response(),
     };
@@ -91,7 +91,7 @@ struct Guarded {
     to_engine: mpsc::Sender<String>,
 }
 
-async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: String, _slot: StreamSlot) {
+async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: String, _slot: Slot) {
     let (mut sink, mut incoming) = socket.split();
     let (to_engine, engine_in) = mpsc::channel::<String>(64);
     let pending: Arc<Mutex<Option<async_graphql::Data>>> = Arc::default();
@@ -153,9 +153,7 @@ async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: 
                 Some(Ok(Message::Close(_))) | None => break None,
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
-                    let text = e.to_string().to_lowercase();
-                    break (text.contains("too long") || text.contains("size") || text.contains("capacity"))
-                        .then(|| Close(1009, "message too big".into()));
+                    break ws_read_error_close(&e).map(|(code, reason)| Close(code, reason.into()));
                 }
             },
             out = engine.next() => match out {
@@ -225,11 +223,17 @@ impl Guarded {
                     return Err(Close(4401, "Unauthorized".into()));
                 }
                 let id = msg.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()).ok_or_else(invalid)?;
-                if !msg.get("payload").and_then(|p| p.get("query")).is_some_and(Value::is_string) {
+                let Some(query) = msg.get("payload").and_then(|p| p.get("query")).and_then(Value::as_str) else {
                     return Err(invalid());
-                }
+                };
                 if self.active.contains(id) {
                     return Err(Close(4409, format!("Subscriber for {id} already exists")));
+                }
+                // The engine's own checks expand fragments: vet the document before it sees it.
+                if let Ok(doc) = async_graphql::parser::parse_query(query)
+                    && let Err(e) = vet(&doc, &self.state.shared.graphql)
+                {
+                    return Ok(Some(self.error_message(id, e)));
                 }
                 let max = self.state.shared.stream_settings.ws_max_subscriptions;
                 if self.active.len() >= max {

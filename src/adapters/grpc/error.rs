@@ -55,3 +55,34 @@ pub fn status(e: &DomainError, request_id: &str) -> Status {
 pub fn to_status(e: DomainError) -> Status {
     status(&e, &crate::platform::request_id::current())
 }
+
+/// The codec's own size refusals (tonic says OUT_OF_RANGE for a message over the limit, and
+/// RESOURCE_EXHAUSTED without details for a decompressed one) in our model: RESOURCE_EXHAUSTED
+/// with PAYLOAD_TOO_LARGE. Other statuses pass unchanged.
+pub fn from_codec(status: Status) -> Status {
+    let message = status.message();
+    let too_large = (status.code() == Code::OutOfRange && message.contains("message length too large"))
+        || (status.code() == Code::ResourceExhausted && message.starts_with("Error decompressing"));
+    if too_large {
+        let e = DomainError::new(ErrorCode::PayloadTooLarge, "the message is larger than the server accepts")
+            .with_detail("message", "too_large");
+        to_status(e)
+    } else {
+        status
+    }
+}
+
+/// A trailers-only response whose status is a codec size refusal, answered in our model instead.
+pub fn size_refusal(response: axum::http::Response<tonic::body::Body>) -> axum::http::Response<tonic::body::Body> {
+    match Status::from_header_map(response.headers()) {
+        Some(status) if status.code() != Code::Ok => {
+            let mapped = from_codec(status.clone());
+            if mapped.code() == status.code() && mapped.message() == status.message() {
+                response
+            } else {
+                mapped.into_http()
+            }
+        }
+        _ => response,
+    }
+}

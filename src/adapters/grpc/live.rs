@@ -16,7 +16,7 @@ use super::{convert, pb};
 use crate::domain::delivery::{Topic, deliver};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::events::StoredEvent;
-use crate::platform::streams::StreamSlot;
+use crate::platform::caps::Slot;
 
 /// Unacknowledged events allowed in flight per session.
 pub const WINDOW: usize = 256;
@@ -54,7 +54,7 @@ fn reply(r: pb::LiveReply) -> pb::LiveResponse {
     pb::LiveResponse { kind: Some(pb::live_response::Kind::Reply(r)) }
 }
 
-pub async fn run(call: Call, slot: StreamSlot, mut commands: Streaming<pb::LiveRequest>, tx: Tx) {
+pub async fn run(call: Call, slot: Slot, mut commands: Streaming<pb::LiveRequest>, tx: Tx) {
     let _slot = slot;
     let mut session = Session { call, subs: HashMap::new(), feeds: SelectAll::new(), unacked: VecDeque::new() };
     let mut reading = true;
@@ -75,7 +75,10 @@ pub async fn run(call: Call, slot: StreamSlot, mut commands: Streaming<pb::LiveR
                     if session.subs.is_empty() { return; }
                     None
                 }
-                Err(_) => return,
+                Err(status) => {
+                    let _ = tx.send(Err(super::error::from_codec(status))).await;
+                    return;
+                }
             },
             Some((name, event)) = session.feeds.next(), if room && !session.feeds.is_empty() => session.event(&name, event),
         };

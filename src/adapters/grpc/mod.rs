@@ -4,7 +4,8 @@
 //! HTTP/2 limits (max concurrent streams, local error-reset cap, keepalive) are set once for the
 //! shared listener in `startup.rs`; tonic's own server (whose defaults are unlimited) is not used.
 //! Deadlines: `grpc-timeout` bounds every call here (the work is dropped, DEADLINE_EXCEEDED),
-//! and streams watch it too. Message size: decoding is capped at the HTTP body limit.
+//! and streams watch it too. Message size: decoding is capped at the HTTP body limit, after
+//! gzip decompression; over it the call answers RESOURCE_EXHAUSTED (PAYLOAD_TOO_LARGE).
 
 mod auth;
 mod call;
@@ -21,10 +22,15 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
+use tonic::codec::CompressionEncoding;
 use tonic::server::NamedService;
-use tower::Layer;
+use tower::{Layer, ServiceExt};
 
 use super::Shared;
+
+/// Requests may come gzip-compressed (several client stacks compress by default); the size
+/// limit applies to the decompressed message, so a small bomb is refused after the limit.
+const GZIP: CompressionEncoding = CompressionEncoding::Gzip;
 
 /// Every polyport.v1 service shares this handler state.
 #[derive(Clone)]
@@ -46,7 +52,7 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    let web = tonic_web::GrpcWebLayer::new().layer(svc);
+    let web = tonic_web::GrpcWebLayer::new().layer(svc.map_response(error::size_refusal));
     router.route_service(&format!("/{}/{{*rest}}", S::NAME), web)
 }
 
@@ -63,20 +69,35 @@ pub fn routes(shared: Shared) -> Router {
     let (health, health_service) = tonic_health::server::health_reporter();
     tokio::spawn(report_health(shared, health));
     let mut router = Router::new();
-    router =
-        mount(router, pb::auth_service_server::AuthServiceServer::new(grpc.clone()).max_decoding_message_size(max));
-    router =
-        mount(router, pb::user_service_server::UserServiceServer::new(grpc.clone()).max_decoding_message_size(max));
-    router =
-        mount(router, pb::post_service_server::PostServiceServer::new(grpc.clone()).max_decoding_message_size(max));
-    router = mount(router, pb::event_service_server::EventServiceServer::new(grpc).max_decoding_message_size(max));
+    router = mount(
+        router,
+        pb::auth_service_server::AuthServiceServer::new(grpc.clone())
+            .max_decoding_message_size(max)
+            .accept_compressed(GZIP),
+    );
+    router = mount(
+        router,
+        pb::user_service_server::UserServiceServer::new(grpc.clone())
+            .max_decoding_message_size(max)
+            .accept_compressed(GZIP),
+    );
+    router = mount(
+        router,
+        pb::post_service_server::PostServiceServer::new(grpc.clone())
+            .max_decoding_message_size(max)
+            .accept_compressed(GZIP),
+    );
+    router = mount(
+        router,
+        pb::event_service_server::EventServiceServer::new(grpc).max_decoding_message_size(max).accept_compressed(GZIP),
+    );
     router = mount(router, reflection().build_v1().expect("the descriptor set is valid"));
     router = mount(router, reflection().build_v1alpha().expect("the descriptor set is valid"));
     router = mount(router, health_service);
     router.layer(from_fn(deadline))
 }
 
-/// SERVING until shutdown starts, NOT_SERVING while draining.
+/// SERVING until draining starts (SIGTERM), NOT_SERVING from then on.
 async fn report_health(shared: Shared, health: tonic_health::server::HealthReporter) {
     const NAMES: [&str; 5] = [
         "",
@@ -88,7 +109,7 @@ async fn report_health(shared: Shared, health: tonic_health::server::HealthRepor
     for name in NAMES {
         health.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }
-    shared.shutdown.wait().await;
+    shared.shutdown.wait_draining().await;
     for name in NAMES {
         health.set_service_status(name, tonic_health::ServingStatus::NotServing).await;
     }

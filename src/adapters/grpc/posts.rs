@@ -102,7 +102,7 @@ impl pb::post_service_server::PostService for Grpc {
             .map_err(|e| call.fail(&e))?;
         let context = posts_context(&filter);
         let mut page = self.page(&call, &context, 100, &r.cursor)?;
-        let slot = self.shared.streams.acquire(&call.budget).map_err(|e| call.fail(&e))?;
+        let slot = self.shared.streams.acquire_stream(&call.budget).map_err(|e| call.fail(&e))?;
         let (tx, out) = channel(64);
         let mut remaining = if r.limit > 0 { r.limit as usize } else { usize::MAX };
         let grpc = self.clone();
@@ -195,7 +195,7 @@ impl pb::post_service_server::PostService for Grpc {
         let call_key = idempotency_key(&req);
         let mut rows = req.into_inner();
         let mut summary = pb::ImportPostsResponse::default();
-        while let Some(row) = rows.message().await? {
+        while let Some(row) = rows.message().await.map_err(super::error::from_codec)? {
             let index = summary.received as usize;
             summary.received += 1;
             let result = if index >= MAX_IMPORT_ROWS {

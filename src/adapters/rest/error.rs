@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 pub use crate::adapters::http_error::{
-    ApiError, ApiResult, ErrorBody, ErrorObject, FieldIssueBody, LoggedError, too_large,
+    ApiError, ApiResult, ErrorBody, ErrorObject, FieldIssueBody, LoggedError, too_large, unsupported_media_type,
 };
 use crate::domain::error::DomainError;
 
@@ -38,9 +38,7 @@ fn json_rejection(rejection: JsonRejection) -> DomainError {
         JsonRejection::JsonSyntaxError(_) => {
             DomainError::invalid("the body is not valid JSON").with_detail("body", "malformed_json")
         }
-        JsonRejection::MissingJsonContentType(_) => {
-            DomainError::invalid("expected `Content-Type: application/json`").with_detail("content-type", "unsupported")
-        }
+        JsonRejection::MissingJsonContentType(_) => unsupported_media_type("application/json"),
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         other => DomainError::invalid(other.body_text()),
     }

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, too_large};
 use crate::adapters::Shared;
-use crate::adapters::request::{header_str, peer_ip};
+use crate::adapters::http_error::not_acceptable;
+use crate::adapters::request::{accepts, declares_more_than, header_str, peer_ip};
 use crate::domain::error::DomainError;
 use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
@@ -24,6 +25,10 @@ pub async fn gate(State(shared): State<Shared>, mut req: Request, next: Next) ->
     let (_, decision) = shared.charge(authn.as_ref().unwrap_or(&Actor::Anonymous), &ip, 1);
     let mut response = if !decision.allowed {
         ApiError(DomainError::rate_limited(decision.reset_secs)).into_response()
+    } else if declares_more_than(req.headers(), shared.limits.body_bytes) {
+        ApiError(too_large()).into_response()
+    } else if !accepts(req.headers(), &["application/json"]) {
+        ApiError(not_acceptable("application/json")).into_response()
     } else {
         match authn {
             Ok(actor) => {

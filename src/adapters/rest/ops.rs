@@ -13,7 +13,7 @@ pub async fn healthz() -> &'static str {
 
 /// Ready: the store answers and the server is not draining.
 pub async fn readyz(State(s): State<Shared>) -> Response {
-    if s.shutdown.is_triggered() {
+    if s.shutdown.is_draining() {
         return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], "draining").into_response();
     }
     match s.health.ping().await {

@@ -17,8 +17,9 @@ type HeaderWriter<'a> = Box<dyn Fn(&mut XmlOut) + 'a>;
 /// Why a request failed, in SOAP terms.
 #[derive(Debug)]
 pub enum FaultKind {
-    /// The root was not a SOAP 1.1 or 1.2 Envelope.
-    VersionMismatch,
+    /// The root was not a SOAP 1.1 or 1.2 Envelope, or (`media_type`) not the version its
+    /// Content-Type announces.
+    VersionMismatch { media_type: bool },
     /// Header blocks marked mustUnderstand that we do not process: `(namespace, local name)`.
     MustUnderstand(Vec<(String, String)>),
     /// Any domain error: Client/Sender or Server/Receiver by its code.
@@ -36,12 +37,17 @@ impl Fault {
         Self { version, kind: FaultKind::Domain(e) }
     }
 
+    /// An envelope of the other SOAP version than the media type's, answered in the media type's.
+    pub fn version_mismatch(media_type_version: Version) -> Self {
+        Self { version: media_type_version, kind: FaultKind::VersionMismatch { media_type: true } }
+    }
+
     /// The domain error of a refused envelope.
     pub fn parse(version: Version, e: ParseError) -> Self {
         match e {
             ParseError::VersionMismatch { found } => {
                 tracing::debug!(%found, "soap version mismatch");
-                Self { version, kind: FaultKind::VersionMismatch }
+                Self { version, kind: FaultKind::VersionMismatch { media_type: false } }
             }
             ParseError::TooLarge => Self::domain(
                 version,
@@ -58,7 +64,7 @@ impl Fault {
     fn code(&self) -> (&'static str, StatusCode) {
         let server = StatusCode::INTERNAL_SERVER_ERROR;
         let (v11, v12, status12) = match &self.kind {
-            FaultKind::VersionMismatch => ("VersionMismatch", "VersionMismatch", server),
+            FaultKind::VersionMismatch { .. } => ("VersionMismatch", "VersionMismatch", server),
             FaultKind::MustUnderstand(_) => ("MustUnderstand", "MustUnderstand", server),
             FaultKind::Domain(e) if is_server(e.code) => ("Server", "Receiver", server),
             FaultKind::Domain(_) => ("Client", "Sender", StatusCode::BAD_REQUEST),
@@ -89,8 +95,13 @@ impl Fault {
     pub fn render(&self) -> (StatusCode, Vec<u8>) {
         let (code, status) = self.code();
         let (message, details, retry_after) = match &self.kind {
-            FaultKind::VersionMismatch => (
+            FaultKind::VersionMismatch { media_type: false } => (
                 "the envelope is not a SOAP 1.1 or SOAP 1.2 Envelope".to_string(),
+                vec![("envelope".to_string(), "version_mismatch".to_string())],
+                None,
+            ),
+            FaultKind::VersionMismatch { media_type: true } => (
+                "text/xml carries SOAP 1.1 envelopes and application/soap+xml SOAP 1.2 ones".to_string(),
                 vec![("envelope".to_string(), "version_mismatch".to_string())],
                 None,
             ),
@@ -152,7 +163,7 @@ impl Fault {
             return None;
         }
         match &self.kind {
-            FaultKind::VersionMismatch => Some(Box::new(|out: &mut XmlOut| {
+            FaultKind::VersionMismatch { .. } => Some(Box::new(|out: &mut XmlOut| {
                 out.open("soap:Upgrade");
                 for (i, ns) in [SOAP12_NS, SOAP11_NS].iter().enumerate() {
                     out.buf.push_str(&format!(r#"<soap:SupportedEnvelope qname="v{i}:Envelope" xmlns:v{i}="{ns}"/>"#));

@@ -16,7 +16,7 @@ use super::input::Input;
 use super::ops::{Call, dispatch};
 use super::schema::{self, NS, Operation};
 use super::security;
-use crate::adapters::request::header_str;
+use crate::adapters::request::{declares_more_than, header_str};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
@@ -145,7 +145,12 @@ async fn serve(
     let (hinted, action_param) = media_type(headers);
     let limits = Limits { max_bytes: Limits::default().max_bytes.min(s.shared.limits.body_bytes), ..Limits::default() };
     let fallback = hinted.unwrap_or(Version::Soap11);
-    let Ok(bytes) = axum::body::to_bytes(body, limits.max_bytes).await else {
+    let read = if declares_more_than(headers, limits.max_bytes) {
+        Err(())
+    } else {
+        axum::body::to_bytes(body, limits.max_bytes).await.map_err(|_| ())
+    };
+    let Ok(bytes) = read else {
         charge(&http_auth);
         return Err(Fault::parse(fallback, ParseError::TooLarge));
     };
@@ -225,20 +230,30 @@ fn prelude<'e>(
     let invalid = |message: &str, field: &str, issue: &str| {
         Fault::domain(v, DomainError::invalid(message.to_string()).with_detail(field, issue))
     };
-    if hinted.is_none() {
+    let Some(binding) = hinted else {
         return Err(invalid(
             "expected Content-Type text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2)",
             "content-type",
             "unsupported",
         ));
+    };
+    // text/xml carries SOAP 1.1 envelopes and application/soap+xml SOAP 1.2 ones; a client
+    // that mixes them is told so in the version its media type announced.
+    if binding != v {
+        return Err(Fault::version_mismatch(binding));
     }
     let blocks = headers::read(env)?;
     let op = Some(&env.body)
         .filter(|b| b.ns.as_deref() == Some(NS))
         .and_then(|b| schema::operation(&b.name))
         .ok_or_else(|| invalid(&format!("unknown operation `{}`", env.body.name), "body", "unknown_operation"))?;
+    // WS-I Basic Profile R2744: a SOAP 1.1 request carries SOAPAction (an empty "" states no
+    // intent and is accepted); in SOAP 1.2 the action parameter is optional.
     let action = match v {
-        Version::Soap11 => header_str(headers, "soapaction").map(|a| a.trim().trim_matches('"').to_string()),
+        Version::Soap11 => match header_str(headers, "soapaction") {
+            Some(a) => Some(a.trim().trim_matches('"').to_string()),
+            None => return Err(invalid("SOAP 1.1 requests carry a SOAPAction header", "soapAction", "required")),
+        },
         Version::Soap12 => action_param,
     };
     if action.is_some_and(|a| !a.is_empty() && a != schema::action(op)) {

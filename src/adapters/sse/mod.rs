@@ -90,7 +90,7 @@ async fn start(
         None => s.authn.authenticate_until(authorization, api_key).await?,
     };
     let key = charge(s, &auth, &client_ip(ext))?;
-    let slot = s.streams.acquire(&key)?;
+    let slot = s.streams.acquire_stream(&key)?;
     let subscription = s.bus.subscribe(&auth.actor, p.after).await?;
     Ok(stream::respond(s, auth, p.topics, subscription, slot))
 }

@@ -20,7 +20,7 @@ use crate::domain::delivery::{Topic, deliver, listens};
 use crate::domain::policy::Actor;
 use crate::platform::authn::{Authenticated, Authenticator};
 use crate::platform::bus::Subscription;
-use crate::platform::streams::StreamSlot;
+use crate::platform::caps::Slot;
 use crate::platform::views::PublicViews;
 
 struct Feed {
@@ -40,7 +40,7 @@ struct Feed {
     stopping: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
     views: std::sync::Arc<PublicViews>,
     done: bool,
-    _slot: StreamSlot,
+    _slot: Slot,
 }
 
 /// An SSE frame: optional `retry:`, `id:`, `event:`, a comment, and one `data:` line (JSON
@@ -147,7 +147,7 @@ pub(super) fn respond(
     auth: Authenticated,
     topics: Vec<Topic>,
     subscription: Subscription,
-    slot: StreamSlot,
+    slot: Slot,
 ) -> Response {
     let expires = auth.expires_at.map(|at| {
         let left = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);

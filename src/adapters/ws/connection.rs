@@ -23,8 +23,8 @@ use crate::domain::events::StoredEvent;
 use crate::domain::ports::SavedResponse;
 use crate::domain::service::ClientInfo;
 use crate::platform::authn::Authenticated;
+use crate::platform::caps::Slot;
 use crate::platform::idempotency::{Begin, fingerprint};
-use crate::platform::streams::StreamSlot;
 use crate::platform::tokens::TokenType;
 
 /// How long a client without header credentials has to send its first frame.
@@ -34,7 +34,7 @@ pub struct Opening {
     pub auth: Authenticated,
     pub header_credentials: bool,
     pub ip: String,
-    pub slot: StreamSlot,
+    pub slot: Slot,
 }
 
 /// How the connection ends: a close frame, optionally after one last frame.
@@ -225,8 +225,8 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 Some(Ok(Message::Close(_))) | None => break,
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
-                    if is_too_big(&e) {
-                        conn.close_with(1009, "message too big", None);
+                    if let Some((code, reason)) = crate::adapters::request::ws_read_error_close(&e) {
+                        conn.close_with(code, reason, None);
                     }
                     break;
                 }
@@ -249,11 +249,6 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-fn is_too_big(e: &axum::Error) -> bool {
-    let text = e.to_string().to_lowercase();
-    text.contains("too long") || text.contains("too big") || text.contains("capacity") || text.contains("size")
 }
 
 /// The error frame and resume point told to a lagging client: per subscription, the last event

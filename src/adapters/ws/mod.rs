@@ -52,6 +52,6 @@ async fn accept(s: &Shared, headers: &HeaderMap, ip: String) -> DomainResult<con
     if !decision.allowed {
         return Err(DomainError::rate_limited(decision.reset_secs));
     }
-    let slot = s.streams.acquire(&key)?;
+    let slot = s.streams.acquire_stream(&key)?;
     Ok(connection::Opening { auth, header_credentials: presented, ip, slot })
 }

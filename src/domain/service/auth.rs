@@ -105,19 +105,30 @@ impl AuthService {
         issues.finish()?;
         let email_key = email.trim().to_lowercase();
         let ip = client.ip.as_deref();
-        self.deps.throttle.check(&email_key, ip).map_err(DomainError::rate_limited)?;
-        let user = self.deps.users.get_by_email(&email_key).await?;
+        self.deps.throttle.reserve(&email_key, ip).map_err(DomainError::rate_limited)?;
+        let user = match self.deps.users.get_by_email(&email_key).await {
+            Ok(user) => user,
+            Err(e) => {
+                self.deps.throttle.release(&email_key, ip);
+                return Err(e);
+            }
+        };
         let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
-        let ok = self.deps.hasher.verify(password, hash).await;
+        let ok = match self.deps.hasher.verify(password, hash).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.deps.throttle.release(&email_key, ip);
+                return Err(e);
+            }
+        };
         let user = match (ok, user) {
             (true, Some(user)) => user,
             _ => {
-                self.deps.throttle.record_failure(&email_key, ip);
                 tracing::info!("login failed");
                 return Err(bad_credentials());
             }
         };
-        self.deps.throttle.record_success(&email_key);
+        self.deps.throttle.succeeded(&email_key, ip);
         tracing::info!(user_id = %user.id, "login succeeded");
         Ok(user)
     }

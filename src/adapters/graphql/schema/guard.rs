@@ -1,4 +1,5 @@
-//! Request guards the engine lacks: an alias cap, and the rate limit charged by complexity.
+//! Request guards the engine lacks: the expanded size of a document (checked before the engine
+//! sees it), an alias cap, and the rate limit charged by complexity.
 
 use std::sync::Arc;
 
@@ -14,19 +15,18 @@ use crate::domain::error::DomainError;
 /// Complexity units per rate-limit unit (the request itself already paid one unit).
 pub const COMPLEXITY_PER_UNIT: usize = 100;
 
+#[derive(Clone, Copy)]
 pub struct Guard {
     pub max_aliases: usize,
 }
 
 impl ExtensionFactory for Guard {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(GuardExtension { max_aliases: self.max_aliases })
+        Arc::new(GuardExtension(*self))
     }
 }
 
-struct GuardExtension {
-    max_aliases: usize,
-}
+struct GuardExtension(Guard);
 
 /// The complexity of a connection field: its page size (clamped by the same rule as every
 /// list, `PageRequest::new`) times the cost of one item, plus one.
@@ -54,6 +54,31 @@ pub fn count_aliases(doc: &ExecutableDocument) -> usize {
     ops + doc.fragments.values().map(|f| aliases(&f.node.selection_set.node)).sum::<usize>()
 }
 
+/// A document refused for its size, before anything is validated or executed.
+fn too_big(message: String, issue: &str) -> ServerError {
+    server_error(refusal(message, issue))
+}
+
+fn refusal(message: String, issue: &str) -> DomainError {
+    DomainError::invalid(message).with_detail("query", issue)
+}
+
+/// Refuses a document whose fragments expand beyond the limits. MUST run before the engine
+/// sees the document: its recursion-depth check (run before any extension) and its depth and
+/// complexity rules walk every spread, which is exponential in a fan-out of fragments.
+pub fn vet(doc: &ExecutableDocument, limits: &super::GraphqlSettings) -> Result<(), DomainError> {
+    let shape = super::shape::measure(doc);
+    if shape.spreads > limits.max_spreads {
+        let message = format!("at most {} fragment spreads once fragments are expanded", limits.max_spreads);
+        return Err(refusal(message, "too_many_fragment_spreads"));
+    }
+    if shape.selections > limits.max_selections {
+        let message = format!("at most {} fields once fragments are expanded", limits.max_selections);
+        return Err(refusal(message, "too_many_selections"));
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl Extension for GuardExtension {
     async fn parse_query(
@@ -64,11 +89,9 @@ impl Extension for GuardExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        if count_aliases(&doc) > self.max_aliases {
-            return Err(server_error(
-                DomainError::invalid(format!("at most {} aliases per document", self.max_aliases))
-                    .with_detail("query", "too_many_aliases"),
-            ));
+        let limits = &self.0;
+        if count_aliases(&doc) > limits.max_aliases {
+            return Err(too_big(format!("at most {} aliases per document", limits.max_aliases), "too_many_aliases"));
         }
         Ok(doc)
     }

@@ -5,12 +5,13 @@ mod guard;
 pub mod loader;
 mod mutation;
 mod query;
+mod shape;
 mod subscription;
 mod types;
 
 use async_graphql::{Context, Schema};
 
-pub use guard::{COMPLEXITY_PER_UNIT, count_aliases};
+pub use guard::{COMPLEXITY_PER_UNIT, count_aliases, vet};
 pub use loader::{BatchLoader, post_batches, user_batches};
 pub use mutation::Mutation;
 pub use query::Query;
@@ -43,6 +44,10 @@ pub struct GraphqlSettings {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_aliases: usize,
+    /// Fields and inline fragments after fragment expansion.
+    pub max_selections: u64,
+    /// Fragment spreads after fragment expansion.
+    pub max_spreads: u64,
     /// 0 turns batching off.
     pub max_batch: usize,
     pub introspection: Introspection,
@@ -56,6 +61,8 @@ impl Default for GraphqlSettings {
             max_depth: 16,
             max_complexity: 5000,
             max_aliases: 30,
+            max_selections: 2000,
+            max_spreads: 200,
             max_batch: 10,
             introspection: Introspection::On,
             playground: true,
