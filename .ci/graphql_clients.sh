@@ -4,6 +4,8 @@
 #                                         result, equal to schema/schema.graphql; every operation
 #                                         validated) and graphql-ws 6 + ws (live subscription events)
 #   - clients/python/graphql_clients.py   gql 4.4 over HTTP and over the legacy graphql-ws protocol
+#   - clients/node/graphql_http_audit.mjs the GraphQL-over-HTTP spec's reference audits (npm
+#                                         graphql-http serverAudits): every one ok, no warning
 #   - clients/node/chromium_graphiql.mjs  GraphiQL in Debian's Chromium with every other origin
 #                                         blocked: renders, introspects, runs a query
 # Called by .ci/run; also runnable by hand: `bash .ci/graphql_clients.sh`.
@@ -37,5 +39,6 @@ polyport_server "$WORK"
 # ---- clients (all run; fail at the end if any failed) ----
 run_client GraphQL "graphql-js + graphql-ws (Node)" node clients/node/graphql_clients.mjs "$BASE"
 run_client GraphQL "gql (Python, HTTP + legacy graphql-ws)" "$VENV_DIR/bin/python" clients/python/graphql_clients.py "$BASE"
+run_client GraphQL "graphql-http serverAudits (GraphQL over HTTP spec)" node clients/node/graphql_http_audit.mjs "$BASE"
 run_client GraphQL "GraphiQL in Chromium (offline assets)" node clients/node/chromium_graphiql.mjs "$BASE"
 clients_passed GraphQL

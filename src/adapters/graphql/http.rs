@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::State;
 use super::error::{code_of, normalize, server_error};
-use super::schema::{BatchLoader, Caller, Introspection, vet};
+use super::schema::{BatchLoader, Caller, Introspection, parse, vet};
 use crate::adapters::http_error::{not_acceptable, status_of, unsupported_media_type};
 use crate::adapters::request::{accepts, declares_more_than, header_str, peer_ip};
 use crate::domain::error::{DomainError, ErrorCode};
@@ -174,6 +174,10 @@ pub async fn post(AxumState(s): AxumState<State>, req: Request) -> Response {
             return reply.refuse(e);
         }
     };
+    if !names_a_query(&bytes) {
+        let e = DomainError::invalid("a GraphQL request names its document in `query`").with_detail("query", "required");
+        return reply.refuse(e);
+    }
     if let BatchRequest::Batch(items) = &batch {
         let cap = s.shared.graphql.max_batch;
         if items.is_empty() || items.len() > cap {
@@ -189,6 +193,26 @@ pub async fn post(AxumState(s): AxumState<State>, req: Request) -> Response {
     }
 }
 
+/// True when the body (one request or a batch) gives every request a `query`: without one the
+/// parameters are invalid (400), not an empty document.
+fn names_a_query(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Params {
+        query: Option<serde::de::IgnoredAny>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Body {
+        One(Params),
+        Many(Vec<Params>),
+    }
+    match serde_json::from_slice::<Body>(body) {
+        Ok(Body::One(p)) => p.query.is_some(),
+        Ok(Body::Many(ps)) => ps.iter().all(|p| p.query.is_some()),
+        Err(_) => false,
+    }
+}
+
 /// Replays the first response for a repeated key (shared store, scoped to the caller).
 async fn idempotent(
     s: &State,
@@ -198,7 +222,7 @@ async fn idempotent(
     caller: Caller,
     reply: &Reply,
 ) -> Response {
-    if let Err(e) = vet_all(s, &mut batch) {
+    if let Err(e) = vet_all(s, &mut batch).await {
         return reply.refuse_document(e);
     }
     let scope = match &caller.actor {
@@ -227,7 +251,7 @@ async fn idempotent(
 }
 
 async fn execute(s: &State, mut batch: BatchRequest, caller: Caller, reply: &Reply) -> Response {
-    if let Err(e) = vet_all(s, &mut batch) {
+    if let Err(e) = vet_all(s, &mut batch).await {
         return reply.refuse_document(e);
     }
     let (status, body, _) = run(s, batch, caller, reply).await;
@@ -245,16 +269,19 @@ const CACHED_QUERY_BYTES: usize = 8 * 1024;
 
 impl DocumentCache {
     /// Parses (or finds) the request's document and vets its expanded size before the engine
-    /// sees it. A document that does not parse is left to the engine, which reports why.
-    fn vet(&self, request: &mut GqlRequest, limits: &super::schema::GraphqlSettings) -> Result<(), DomainError> {
+    /// sees it. Long documents are parsed on the blocking pool, off the request threads.
+    async fn vet(&self, request: &mut GqlRequest, limits: &super::schema::GraphqlSettings) -> Result<(), DomainError> {
         let cacheable = request.query.len() <= CACHED_QUERY_BYTES;
         let cached = cacheable.then(|| self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&request.query).cloned());
         if let Some(Some(doc)) = cached {
             request.set_parsed_query(doc);
             return Ok(());
         }
-        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-            return Ok(());
+        let doc = if cacheable {
+            parse(&request.query)?
+        } else {
+            let query = request.query.clone();
+            tokio::task::spawn_blocking(move || parse(&query)).await.map_err(DomainError::internal)??
         };
         vet(&doc, limits)?;
         if cacheable {
@@ -277,11 +304,16 @@ fn prepare(s: &State, request: GqlRequest, caller: &Caller) -> GqlRequest {
 }
 
 /// Vets every document of the request; one refused document refuses the whole request.
-fn vet_all(s: &State, batch: &mut BatchRequest) -> Result<(), DomainError> {
+async fn vet_all(s: &State, batch: &mut BatchRequest) -> Result<(), DomainError> {
     let limits = &s.shared.graphql;
     match batch {
-        BatchRequest::Single(r) => s.documents.vet(r, limits),
-        BatchRequest::Batch(rs) => rs.iter_mut().try_for_each(|r| s.documents.vet(r, limits)),
+        BatchRequest::Single(r) => s.documents.vet(r, limits).await,
+        BatchRequest::Batch(rs) => {
+            for r in rs {
+                s.documents.vet(r, limits).await?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -306,7 +338,13 @@ async fn run(s: &State, batch: BatchRequest, caller: Caller, reply: &Reply) -> (
         BatchResponse::Single(r) => retryable(r),
         BatchResponse::Batch(rs) => rs.iter().any(retryable),
     };
-    let body = serde_json::to_vec(&response).unwrap_or_default();
+    let body = match &response {
+        // A request error under graphql-response+json has no `data` entry at all.
+        BatchResponse::Single(r) if status != StatusCode::OK => {
+            serde_json::to_vec(&serde_json::json!({ "errors": r.errors })).unwrap_or_default()
+        }
+        _ => serde_json::to_vec(&response).unwrap_or_default(),
+    };
     (status, body, retryable)
 }
 

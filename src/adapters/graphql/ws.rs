@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::State;
 use super::error::server_error;
-use super::schema::{Caller, vet};
+use super::schema::{Caller, parse, vet};
 use crate::adapters::http_error::ApiError;
 use crate::adapters::request::{header_str, origin_allowed, ws_read_error_close};
 use crate::domain::error::DomainError;
@@ -230,9 +230,7 @@ impl Guarded {
                     return Err(Close(4409, format!("Subscriber for {id} already exists")));
                 }
                 // The engine's own checks expand fragments: vet the document before it sees it.
-                if let Ok(doc) = async_graphql::parser::parse_query(query)
-                    && let Err(e) = vet(&doc, &self.state.shared.graphql)
-                {
+                if let Err(e) = parse(query).and_then(|doc| vet(&doc, &self.state.shared.graphql)) {
                     return Ok(Some(self.error_message(id, e)));
                 }
                 let max = self.state.shared.stream_settings.ws_max_subscriptions;

@@ -63,6 +63,26 @@ fn refusal(message: String, issue: &str) -> DomainError {
     DomainError::invalid(message).with_detail("query", issue)
 }
 
+/// The longest query text accepted: parsing is linear but not free (about 0.7 ms per KiB).
+pub const MAX_QUERY_BYTES: usize = 128 * 1024;
+
+/// Parses a query into a document, or a short INVALID_REQUEST naming where it went wrong (the
+/// engine's own message quotes the text back with ASCII art).
+pub fn parse(query: &str) -> Result<ExecutableDocument, DomainError> {
+    use async_graphql::parser::Error;
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(refusal(format!("the query may be at most {MAX_QUERY_BYTES} bytes"), "too_long"));
+    }
+    async_graphql::parser::parse_query(query).map_err(|e| match e {
+        Error::Syntax { start, .. } => refusal(
+            format!("the query is not valid GraphQL (line {}, column {})", start.line, start.column),
+            "syntax",
+        ),
+        Error::RecursionLimitExceeded => refusal("the query nests too deeply".into(), "too_deep"),
+        other => refusal(other.to_string(), "invalid"),
+    })
+}
+
 /// Refuses a document whose fragments expand beyond the limits. MUST run before the engine
 /// sees the document: its recursion-depth check (run before any extension) and its depth and
 /// complexity rules walk every spread, which is exponential in a fan-out of fragments.

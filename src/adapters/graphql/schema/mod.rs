@@ -11,7 +11,7 @@ mod types;
 
 use async_graphql::{Context, Schema};
 
-pub use guard::{COMPLEXITY_PER_UNIT, count_aliases, vet};
+pub use guard::{COMPLEXITY_PER_UNIT, count_aliases, parse, vet};
 pub use loader::{BatchLoader, post_batches, user_batches};
 pub use mutation::Mutation;
 pub use query::Query;
