@@ -47,7 +47,8 @@ pub struct Application {
 pub async fn build_core(settings: &Settings) -> anyhow::Result<(SqlStore, Core, Arc<JwtKeys>, secrecy::SecretString)> {
     let pool = PoolSettings {
         max_connections: settings.db_max_connections,
-        acquire_timeout: Duration::from_secs(5),
+        // A store that cannot be reached answers UNAVAILABLE well inside the request timeout.
+        acquire_timeout: Duration::from_secs(5).min(settings.request_timeout() / 2).max(Duration::from_millis(500)),
         cache_ttl: Duration::from_secs(settings.cache_ttl_secs),
         cache_bytes: settings.cache_mb * 1024 * 1024,
     };

@@ -224,13 +224,28 @@ fn text(row: &AnyRow, col: &str) -> DomainResult<String> {
 
 /// Maps a driver error: lost connectivity is UNAVAILABLE, the rest INTERNAL (cause logged).
 pub(crate) fn db_error(err: sqlx::Error) -> DomainError {
+    if unreachable(&err) {
+        let mut e = DomainError::unavailable("the store is unavailable; retry shortly");
+        e.source = Some(err.into());
+        return e;
+    }
+    DomainError::internal(err)
+}
+
+/// True when the store could not be reached or dropped the connection: no pool connection,
+/// an I/O or protocol failure, a crashed worker, or PostgreSQL's connection-exception and
+/// shutdown states (SQLSTATE class 08, 57P01-57P03).
+fn unreachable(err: &sqlx::Error) -> bool {
     match err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            let mut e = DomainError::unavailable("the store is unavailable; retry shortly");
-            e.source = Some(err.into());
-            e
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03"))
         }
-        other => DomainError::internal(other),
+        _ => false,
     }
 }
 

@@ -91,7 +91,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
 }
 
 /// A new empty database on the server of `TEST_DATABASE_URL`.
-async fn fresh_postgres_database() -> Option<String> {
+pub async fn fresh_postgres_database() -> Option<String> {
     let url = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
     let name = format!("polyport_t_{}", uuid::Uuid::now_v7().simple());
     let mut conn = sqlx::PgConnection::connect(&url).await.expect("TEST_DATABASE_URL is reachable");

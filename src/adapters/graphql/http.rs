@@ -175,7 +175,8 @@ pub async fn post(AxumState(s): AxumState<State>, req: Request) -> Response {
         }
     };
     if !names_a_query(&bytes) {
-        let e = DomainError::invalid("a GraphQL request names its document in `query`").with_detail("query", "required");
+        let e =
+            DomainError::invalid("a GraphQL request names its document in `query`").with_detail("query", "required");
         return reply.refuse(e);
     }
     if let BatchRequest::Batch(items) = &batch {

@@ -5,7 +5,9 @@ mod connections;
 mod graphql;
 mod login;
 mod media;
+mod outage;
 mod resume;
+mod shutdown;
 mod websocket;
 
 use crate::helpers::TestApp;

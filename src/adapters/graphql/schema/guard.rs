@@ -74,10 +74,9 @@ pub fn parse(query: &str) -> Result<ExecutableDocument, DomainError> {
         return Err(refusal(format!("the query may be at most {MAX_QUERY_BYTES} bytes"), "too_long"));
     }
     async_graphql::parser::parse_query(query).map_err(|e| match e {
-        Error::Syntax { start, .. } => refusal(
-            format!("the query is not valid GraphQL (line {}, column {})", start.line, start.column),
-            "syntax",
-        ),
+        Error::Syntax { start, .. } => {
+            refusal(format!("the query is not valid GraphQL (line {}, column {})", start.line, start.column), "syntax")
+        }
         Error::RecursionLimitExceeded => refusal("the query nests too deeply".into(), "too_deep"),
         other => refusal(other.to_string(), "invalid"),
     })
