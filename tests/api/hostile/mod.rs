@@ -3,11 +3,14 @@
 
 mod connections;
 mod graphql;
+mod http2;
 mod login;
 mod media;
 mod outage;
+mod owasp;
 mod resume;
 mod shutdown;
+mod slow;
 mod websocket;
 
 use crate::helpers::TestApp;
