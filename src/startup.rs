@@ -13,6 +13,7 @@ use crate::adapters::{Limits, Shared, SharedInner, StreamSettings, http};
 use crate::config::Settings;
 use crate::domain::ports::{Clock, SystemClock};
 use crate::domain::service::{Core, Deps};
+use crate::platform::admission::{Admission, Budgets};
 use crate::platform::authn::Authenticator;
 use crate::platform::bus::EventBus;
 use crate::platform::caps::Caps;
@@ -120,15 +121,17 @@ impl Application {
         bus.observe(move |event| observer.observe(event));
         let shared = Shared::new(SharedInner {
             core: core.clone(),
-            authn: Authenticator { jwt, core: core.clone() },
+            admission: Admission::new(
+                Authenticator { jwt, core: core.clone() },
+                Arc::new(RateLimiter::new(Duration::from_secs(60))),
+                Budgets {
+                    per_principal: settings.rate_limit_per_minute,
+                    per_anonymous: settings.rate_limit_anon_per_minute,
+                },
+                streams.clone(),
+            ),
             cursors: CursorCodec::new(secret.expose_secret().as_bytes()),
-            limiter: Arc::new(RateLimiter::new(Duration::from_secs(60))),
-            limits: Limits {
-                per_principal: settings.rate_limit_per_minute,
-                per_anonymous: settings.rate_limit_anon_per_minute,
-                body_bytes: settings.body_limit_bytes,
-                request_timeout: settings.request_timeout(),
-            },
+            limits: Limits { body_bytes: settings.body_limit_bytes, request_timeout: settings.request_timeout() },
             idempotency,
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
@@ -136,7 +139,6 @@ impl Application {
             cors_origins: settings.cors_origins.clone(),
             bus: bus.clone(),
             public_views: Default::default(),
-            streams: streams.clone(),
             stream_settings: StreamSettings {
                 sse_keepalive: Duration::from_secs(settings.sse_keepalive_secs.max(1)),
                 revalidate: Duration::from_secs(settings.stream_revalidate_secs.max(1)),

@@ -14,20 +14,16 @@ use std::sync::Arc;
 
 use crate::domain::ports::Health;
 use crate::domain::service::Core;
-use crate::platform::authn::Authenticator;
+use crate::platform::admission::Admission;
 use crate::platform::bus::EventBus;
-use crate::platform::caps::Caps;
 use crate::platform::cursor::CursorCodec;
 use crate::platform::idempotency::Idempotency;
 use crate::platform::metrics::Metrics;
-use crate::platform::ratelimit::{Decision, RateLimiter, caller_key};
 use crate::platform::shutdown::Shutdown;
 
-/// Request budgets per minute.
+/// Request limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    pub per_principal: u64,
-    pub per_anonymous: u64,
     pub body_bytes: usize,
     pub request_timeout: std::time::Duration,
 }
@@ -55,17 +51,6 @@ impl Shared {
     }
 }
 
-impl Shared {
-    /// Charges `cost` units to the caller's budget, the same one on every protocol: its API key,
-    /// its user, or for anonymous callers its address. Returns the budget key and the decision.
-    pub fn charge(&self, actor: &crate::domain::policy::Actor, ip: &str, cost: u64) -> (String, Decision) {
-        let (key, principal) = caller_key(actor, ip);
-        let limit = if principal { self.limits.per_principal } else { self.limits.per_anonymous };
-        let decision = self.limiter.check(&key, limit, cost);
-        (key, decision)
-    }
-}
-
 impl std::ops::Deref for Shared {
     type Target = SharedInner;
 
@@ -76,9 +61,9 @@ impl std::ops::Deref for Shared {
 
 pub struct SharedInner {
     pub core: Core,
-    pub authn: Authenticator,
+    /// Authentication, budgets and stream slots: the first step of every call.
+    pub admission: Admission,
     pub cursors: CursorCodec,
-    pub limiter: Arc<RateLimiter>,
     pub limits: Limits,
     pub idempotency: Idempotency,
     pub metrics: Arc<Metrics>,
@@ -87,7 +72,6 @@ pub struct SharedInner {
     pub cors_origins: Vec<String>,
     pub bus: Arc<EventBus>,
     pub public_views: Arc<crate::platform::views::PublicViews>,
-    pub streams: Arc<Caps>,
     pub stream_settings: StreamSettings,
     pub graphql: graphql::GraphqlSettings,
 }

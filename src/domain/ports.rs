@@ -76,7 +76,9 @@ pub trait CredentialRepo: Send + Sync {
     async fn rotate_refresh_token(&self, old_id: &str, next: &RefreshToken, now: DateTime<Utc>) -> DomainResult<bool>;
     /// Revokes every token of the family.
     async fn revoke_family(&self, family_id: &str, now: DateTime<Utc>) -> DomainResult<()>;
-    /// True when the family (a login session) was revoked.
+    /// True when the family (a login session) was revoked. MUST answer true at once for a
+    /// revocation made through this repository; MAY take up to a second to see one made by
+    /// another instance.
     async fn is_family_revoked(&self, family_id: &str) -> DomainResult<bool>;
     async fn insert_api_key(&self, key: &ApiKey) -> DomainResult<()>;
     /// Finds a key by the hash of its secret, revoked or not.

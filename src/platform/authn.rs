@@ -1,4 +1,6 @@
-//! Turns presented credentials (Bearer token or API key) into the core's `Actor`.
+//! Turns presented credentials (Bearer token, stream token or API key) into the core's `Actor`
+//! as the records say NOW: the role comes from the user record, and a deleted user, a revoked
+//! session or a revoked key is refused on the very next use, whatever the token still claims.
 
 use std::sync::Arc;
 
@@ -16,7 +18,12 @@ pub struct Authenticated {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// Shared by every protocol adapter so credentials mean the same thing everywhere.
+impl Authenticated {
+    pub const ANONYMOUS: Authenticated = Authenticated { actor: Actor::Anonymous, expires_at: None };
+}
+
+/// Shared by every protocol adapter (through admission) so credentials mean the same thing
+/// everywhere.
 #[derive(Clone)]
 pub struct Authenticator {
     pub jwt: Arc<JwtKeys>,
@@ -26,12 +33,7 @@ pub struct Authenticator {
 impl Authenticator {
     /// `authorization` is the raw header value (`Bearer …`), `api_key` the raw `x-api-key` value.
     /// No credentials means anonymous; bad credentials are UNAUTHENTICATED, never anonymous.
-    pub async fn authenticate(&self, authorization: Option<&str>, api_key: Option<&str>) -> DomainResult<Actor> {
-        Ok(self.authenticate_until(authorization, api_key).await?.actor)
-    }
-
-    /// Like `authenticate`, also telling when the credential stops being valid (streams end then).
-    pub async fn authenticate_until(
+    pub async fn authenticate(
         &self,
         authorization: Option<&str>,
         api_key: Option<&str>,
@@ -40,37 +42,59 @@ impl Authenticator {
             (Some(_), Some(_)) => {
                 Err(DomainError::unauthenticated("send either a Bearer token or an API key, not both"))
             }
-            (Some(header), None) => self.bearer(header),
+            (Some(header), None) => self.bearer(header).await,
             (None, Some(key)) => Ok(Authenticated {
                 actor: Actor::User(self.core.auth.authenticate_api_key(key.trim()).await?),
                 expires_at: None,
             }),
-            (None, None) => Ok(Authenticated { actor: Actor::Anonymous, expires_at: None }),
+            (None, None) => Ok(Authenticated::ANONYMOUS),
         }
     }
 
-    fn bearer(&self, header: &str) -> DomainResult<Authenticated> {
+    async fn bearer(&self, header: &str) -> DomainResult<Authenticated> {
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| DomainError::unauthenticated("expected `Authorization: Bearer <token>`"))?;
-        self.token(token, TokenType::Access)
+        self.token(token, TokenType::Access).await
     }
 
-    /// Verifies a raw token of the given type (access tokens in frames, stream tokens in URLs).
-    pub fn token(&self, token: &str, typ: TokenType) -> DomainResult<Authenticated> {
+    /// Verifies a raw token of the given type (access tokens in frames, stream tokens in URLs),
+    /// then checks its user and session as they are now.
+    pub async fn token(&self, token: &str, typ: TokenType) -> DomainResult<Authenticated> {
         let claims = self.jwt.verify(token, typ)?;
         let until = if typ == TokenType::Stream { claims.lex.unwrap_or(claims.exp) } else { claims.exp };
+        let claimed = Principal {
+            user_id: claims.sub,
+            role: claims.role,
+            credential: Credential::AccessToken { jti: claims.jti, session_id: claims.sid },
+        };
         Ok(Authenticated {
-            actor: Actor::User(Principal {
-                user_id: claims.sub,
-                role: claims.role,
-                credential: Credential::AccessToken { jti: claims.jti, session_id: claims.sid },
-            }),
+            actor: Actor::User(self.current(claimed).await?),
             expires_at: DateTime::<Utc>::from_timestamp(until, 0),
         })
+    }
+
+    /// The principal as the records say now: its user's current role; UNAUTHENTICATED when the
+    /// user is gone, the login session was revoked (logout, a reused refresh token) or the API
+    /// key was revoked.
+    pub async fn current(&self, claimed: Principal) -> DomainResult<Principal> {
+        let gone = || DomainError::unauthenticated("the user of this credential no longer exists");
+        match &claimed.credential {
+            Credential::AccessToken { session_id, .. } => {
+                if self.core.auth.is_session_revoked(session_id).await? {
+                    return Err(DomainError::unauthenticated("this session was signed out; log in again"));
+                }
+                let user = self.core.deps.users.get(&claimed.user_id).await?.ok_or_else(gone)?;
+                Ok(Principal { role: user.role, ..claimed })
+            }
+            Credential::ApiKey { key_id, .. } => match self.core.auth.api_key_by_id(key_id).await? {
+                Some((_, principal)) => Ok(principal),
+                None => Err(DomainError::unauthenticated("this API key was revoked")),
+            },
+        }
     }
 
     /// A short-lived token that opens one event stream (EventSource cannot send headers). It
@@ -84,16 +108,23 @@ impl Authenticator {
         self.jwt.sign_claims(&principal.user_id, principal.role, session_id, TokenType::Stream, ttl_secs, lex)
     }
 
-    /// False once the credential behind `actor` was revoked (logout, family revocation, key
-    /// revocation) or its user deleted. Anonymous callers stay valid.
-    pub async fn still_valid(&self, actor: &Actor) -> DomainResult<bool> {
-        let Some(principal) = actor.principal() else {
-            return Ok(true);
+    /// The caller of a long-lived connection as it is now: Ok(None) once its credential was
+    /// revoked or its user deleted (the connection must end); its current role otherwise.
+    /// Anonymous callers stay as they are.
+    pub async fn revalidate(&self, auth: &Authenticated) -> DomainResult<Option<Authenticated>> {
+        let Some(principal) = auth.actor.principal() else {
+            return Ok(Some(auth.clone()));
         };
-        match &principal.credential {
-            Credential::AccessToken { session_id, .. } => Ok(!self.core.auth.is_session_revoked(session_id).await?
-                && self.core.deps.users.get(&principal.user_id).await?.is_some()),
-            Credential::ApiKey { key_id, .. } => Ok(self.core.auth.api_key_by_id(key_id).await?.is_some()),
+        match self.current(principal.clone()).await {
+            Ok(p) => Ok(Some(Authenticated { actor: Actor::User(p), expires_at: auth.expires_at })),
+            Err(e) if e.code == crate::domain::error::ErrorCode::Unauthenticated => Ok(None),
+            Err(e) => Err(e),
         }
+    }
+
+    /// False once the credential behind `actor` was revoked or its user deleted.
+    pub async fn still_valid(&self, actor: &Actor) -> DomainResult<bool> {
+        let auth = Authenticated { actor: actor.clone(), expires_at: None };
+        Ok(self.revalidate(&auth).await?.is_some())
     }
 }

@@ -1,5 +1,6 @@
 //! Protocol-neutral cross-cutting machinery shared by every adapter.
 
+pub mod admission;
 pub mod authn;
 pub mod bus;
 pub mod caps;

@@ -6,20 +6,6 @@ use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::domain::policy::{Actor, Credential};
-
-/// The budget a caller draws from, the same on every protocol: its API key, its user, or for
-/// anonymous callers its address. True when the caller is a principal (the larger budget).
-pub fn caller_key(actor: &Actor, ip: &str) -> (String, bool) {
-    match actor.principal() {
-        Some(p) => match &p.credential {
-            Credential::ApiKey { key_id, .. } => (format!("key:{key_id}"), true),
-            Credential::AccessToken { .. } => (format!("user:{}", p.user_id), true),
-        },
-        None => (format!("ip:{ip}"), false),
-    }
-}
-
 /// The outcome of charging a request, with what the `RateLimit-*` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {

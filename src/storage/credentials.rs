@@ -35,6 +35,42 @@ fn to_api_key(row: &AnyRow) -> DomainResult<ApiKey> {
     })
 }
 
+/// Whether login sessions are revoked, as last read: a revocation is final and kept; a live
+/// answer is trusted for at most a second (how long a revocation made by another instance may
+/// take to be seen here), none when caching is off. Revocations made here are recorded at once.
+pub(super) struct SessionStates {
+    live_for: std::time::Duration,
+    states: std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
+}
+
+const SESSION_STATES: usize = 100_000;
+
+impl SessionStates {
+    pub(super) fn new(cache_ttl: std::time::Duration) -> Self {
+        Self { live_for: cache_ttl.min(std::time::Duration::from_secs(1)), states: Default::default() }
+    }
+
+    fn known(&self, family_id: &str) -> Option<bool> {
+        let states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        match states.get(family_id) {
+            Some((true, _)) => Some(true),
+            Some((false, at)) if at.elapsed() < self.live_for => Some(false),
+            _ => None,
+        }
+    }
+
+    fn record(&self, family_id: &str, revoked: bool) {
+        if !revoked && self.live_for.is_zero() {
+            return;
+        }
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        if states.len() >= SESSION_STATES {
+            states.clear();
+        }
+        states.insert(family_id.to_string(), (revoked, std::time::Instant::now()));
+    }
+}
+
 const REFRESH_COLUMNS: &str = "id, family_id, user_id, token_hash, created_at, expires_at, used_at, revoked_at";
 const KEY_COLUMNS: &str = "id, user_id, name, prefix, key_hash, scopes, created_at, revoked_at";
 
@@ -105,15 +141,20 @@ impl CredentialRepo for SqlStore {
             .execute(&self.write)
             .await
             .map_err(db_error)?;
+        self.sessions.record(family_id, true);
         Ok(())
     }
 
     async fn is_family_revoked(&self, family_id: &str) -> DomainResult<bool> {
+        if let Some(revoked) = self.sessions.known(family_id) {
+            return Ok(revoked);
+        }
         let row = sqlx::query("SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1")
             .bind(family_id)
             .fetch_optional(&self.read)
             .await
             .map_err(db_error)?;
+        self.sessions.record(family_id, row.is_some());
         Ok(row.is_some())
     }
 

@@ -45,6 +45,7 @@ pub struct SqlStore {
     appended: std::sync::Arc<tokio::sync::Notify>,
     posts_cache: std::sync::Arc<VersionedCache<Post>>,
     users_cache: std::sync::Arc<VersionedCache<User>>,
+    sessions: std::sync::Arc<credentials::SessionStates>,
 }
 
 /// Pool sizing and timeouts.
@@ -102,6 +103,7 @@ impl SqlStore {
             appended: Default::default(),
             posts_cache: std::sync::Arc::new(VersionedCache::new(settings.cache_ttl, budget)),
             users_cache: std::sync::Arc::new(VersionedCache::new(settings.cache_ttl, budget)),
+            sessions: std::sync::Arc::new(credentials::SessionStates::new(settings.cache_ttl)),
         }
     }
 

@@ -173,11 +173,12 @@ async fn users_refresh_logout_and_api_keys_work_over_grpc() {
 
     let logout = auth.logout(pb::LogoutRequest { refresh_token: refreshed.refresh_token }).await.unwrap();
     assert!(logout.into_inner().logged_out);
+    // Her access token belongs to the session she just ended: refused on the next call.
     let delete = pb::DeleteUserRequest { id: alice.id.clone(), expected_version: None };
     assert_rich(
         &users.delete_user(authed(delete.clone(), &alice.token)).await.unwrap_err(),
-        Code::PermissionDenied,
-        "FORBIDDEN",
+        Code::Unauthenticated,
+        "UNAUTHENTICATED",
     );
     assert!(users.delete_user(authed(delete, &admin.token)).await.unwrap().into_inner().deleted);
 }

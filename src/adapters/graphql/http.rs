@@ -18,6 +18,7 @@ use crate::adapters::request::{accepts, declares_more_than, header_str, peer_ip}
 use crate::domain::error::{DomainError, ErrorCode};
 use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
+use crate::platform::admission::{Admitted, Presented};
 use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::ratelimit::Decision;
 
@@ -87,16 +88,16 @@ impl Reply {
     }
 }
 
-/// Authenticates and charges one unit, as REST's gate does.
-async fn admit(s: &State, headers: &HeaderMap, ip: &str, reply: &mut Reply) -> Result<Actor, Response> {
-    let authn =
-        s.shared.authn.authenticate(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await;
-    let (_, decision) = s.shared.charge(authn.as_ref().unwrap_or(&Actor::Anonymous), ip, 1);
-    reply.decision = Some(decision);
-    if !decision.allowed {
-        return Err(reply.refuse(DomainError::rate_limited(decision.reset_secs)));
-    }
-    authn.map_err(|e| reply.refuse(e))
+/// Admission: one unit for the request (each root field is charged when it executes).
+async fn admit(s: &State, headers: &HeaderMap, ip: &str, reply: &mut Reply) -> Result<Admitted, Response> {
+    let presented = Presented {
+        authorization: header_str(headers, "authorization"),
+        api_key: header_str(headers, "x-api-key"),
+        stream_token: None,
+    };
+    let verdict = s.shared.admission.admit(presented, ip, 1).await;
+    reply.decision = Some(verdict.decision);
+    verdict.admitted.map_err(|e| reply.refuse(e))
 }
 
 /// `GET /graphql`: GraphiQL for browsers (when enabled), else a query from the query string.
@@ -114,8 +115,8 @@ pub async fn get(AxumState(s): AxumState<State>, req: Request) -> Response {
         return reply.refuse(not_acceptable(GRAPHQL_RESPONSE));
     }
     let ip = client_ip(&req);
-    let actor = match admit(&s, &headers, &ip, &mut reply).await {
-        Ok(actor) => actor,
+    let admitted = match admit(&s, &headers, &ip, &mut reply).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let request = match async_graphql::http::parse_query_string(&query) {
@@ -129,7 +130,7 @@ pub async fn get(AxumState(s): AxumState<State>, req: Request) -> Response {
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&s, BatchRequest::Single(request), Caller { actor, ip }, &reply).await
+    execute(&s, BatchRequest::Single(request), Caller::new(admitted, None), &reply).await
 }
 
 /// True when the document defines a mutation or subscription (refused over GET: CSRF).
@@ -152,8 +153,8 @@ pub async fn post(AxumState(s): AxumState<State>, req: Request) -> Response {
         return reply.refuse(not_acceptable(GRAPHQL_RESPONSE));
     }
     let ip = client_ip(&req);
-    let actor = match admit(&s, &headers, &ip, &mut reply).await {
-        Ok(actor) => actor,
+    let admitted = match admit(&s, &headers, &ip, &mut reply).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let too_large = declares_more_than(req.headers(), s.shared.limits.body_bytes);
@@ -187,7 +188,7 @@ pub async fn post(AxumState(s): AxumState<State>, req: Request) -> Response {
             return reply.refuse(e);
         }
     }
-    let caller = Caller { actor, ip };
+    let caller = Caller::new(admitted, None);
     match header_str(&headers, "idempotency-key") {
         Some(key) => idempotent(&s, key, &bytes, batch, caller, &reply).await,
         None => execute(&s, batch, caller, &reply).await,
@@ -226,10 +227,7 @@ async fn idempotent(
     if let Err(e) = vet_all(s, &mut batch).await {
         return reply.refuse_document(e);
     }
-    let scope = match &caller.actor {
-        Actor::User(p) => format!("user:{}", p.user_id),
-        Actor::Anonymous => format!("anon:{}", caller.ip),
-    };
+    let scope = caller.admitted.idempotency_scope();
     let ticket = match s.shared.idempotency.begin(&scope, key, &fingerprint("POST /graphql", body)).await {
         Ok(Begin::Proceed(ticket)) => ticket,
         Ok(Begin::Replay(saved)) => {
@@ -371,11 +369,11 @@ pub async fn sdl(AxumState(s): AxumState<State>, req: Request) -> Response {
     let headers = req.headers().clone();
     let mut reply = Reply { modern: false, decision: None };
     let ip = client_ip(&req);
-    let actor = match admit(&s, &headers, &ip, &mut reply).await {
-        Ok(actor) => actor,
+    let admitted = match admit(&s, &headers, &ip, &mut reply).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
-    if !may_introspect(&s, &actor) {
+    if !may_introspect(&s, admitted.actor()) {
         return reply.refuse(DomainError::not_found("schema"));
     }
     let mut response = s.sdl.to_string().into_response();

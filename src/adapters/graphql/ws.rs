@@ -23,7 +23,8 @@ use super::error::server_error;
 use super::schema::{Caller, parse, vet};
 use crate::adapters::http_error::ApiError;
 use crate::adapters::request::{header_str, origin_allowed, ws_read_error_close};
-use crate::domain::error::DomainError;
+use crate::domain::error::{DomainError, ErrorCode};
+use crate::platform::admission::Presented;
 use crate::platform::authn::Authenticated;
 use crate::platform::caps::Slot;
 use crate::platform::request_id;
@@ -48,11 +49,9 @@ pub async fn upgrade(
         return ApiError(e).into_response();
     };
     let ip = peer.ip().to_string();
-    let (key, decision) = s.shared.charge(&crate::domain::policy::Actor::Anonymous, &ip, 1);
-    if !decision.allowed {
-        return ApiError(DomainError::rate_limited(decision.reset_secs)).into_response();
-    }
-    let slot = match s.shared.streams.acquire_stream(&key) {
+    // Credentials come with `connection_init`: until then the connection is its address's.
+    let verdict = s.shared.admission.admit(Presented::default(), &ip, 1).await;
+    let slot = match verdict.admitted.and_then(|a| s.shared.admission.stream_slot(&a)) {
         Ok(slot) => slot,
         Err(e) => return ApiError(e).into_response(),
     };
@@ -83,6 +82,8 @@ struct Guarded {
     protocol: WebSocketProtocols,
     ip: String,
     auth: Option<Authenticated>,
+    /// The connection's stream slot: its address's until `connection_init` names a principal.
+    slot: Slot,
     /// Connection data handed to the engine when it processes `connection_init`.
     pending: Arc<Mutex<Option<async_graphql::Data>>>,
     active: HashSet<String>,
@@ -91,7 +92,7 @@ struct Guarded {
     to_engine: mpsc::Sender<String>,
 }
 
-async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: String, _slot: Slot) {
+async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: String, slot: Slot) {
     let (mut sink, mut incoming) = socket.split();
     let (to_engine, engine_in) = mpsc::channel::<String>(64);
     let pending: Arc<Mutex<Option<async_graphql::Data>>> = Arc::default();
@@ -110,6 +111,7 @@ async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: 
         protocol,
         ip,
         auth: None,
+        slot,
         pending,
         active: HashSet::new(),
         stopping: HashSet::new(),
@@ -129,7 +131,7 @@ async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: 
             () = sleep_until(init) => break Some(Close(4408, "Connection initialisation timeout".into())),
             _ = revalidate.tick(), if g.auth.as_ref().is_some_and(|a| a.actor.principal().is_some()) => {
                 let actor = &g.auth.as_ref().expect("checked").actor;
-                if !Box::pin(g.state.shared.authn.still_valid(actor)).await.unwrap_or(true) {
+                if !Box::pin(g.state.shared.admission.authn.still_valid(actor)).await.unwrap_or(true) {
                     break Some(Close(4401, "credential revoked".into()));
                 }
             }
@@ -262,18 +264,19 @@ impl Guarded {
         };
         let authorization = field(&["authorization", "Authorization"]);
         let api_key = field(&["apiKey", "x-api-key"]);
-        let auth = self
-            .state
-            .shared
-            .authn
-            .authenticate_until(authorization.as_deref(), api_key.as_deref())
-            .await
-            .map_err(|e| Close(4403, format!("Forbidden: {}", e.message)))?;
-        let (_, decision) = self.state.shared.charge(&auth.actor, &self.ip, 1);
-        if !decision.allowed {
-            return Err(Close(4429, "Too many requests".into()));
+        let presented =
+            Presented { authorization: authorization.as_deref(), api_key: api_key.as_deref(), stream_token: None };
+        let admission = &self.state.shared.admission;
+        let admitted = match admission.admit(presented, &self.ip, 1).await.admitted {
+            Ok(admitted) => admitted,
+            Err(e) if e.code == ErrorCode::RateLimited => return Err(Close(4429, "Too many requests".into())),
+            Err(e) => return Err(Close(4403, format!("Forbidden: {}", e.message))),
+        };
+        if admitted.actor().principal().is_some() {
+            self.slot = admission.stream_slot(&admitted).map_err(|_| Close(4429, "Too many open streams".into()))?;
         }
-        let caller = Caller { actor: auth.actor.clone(), ip: self.ip.clone() };
+        let auth = admitted.auth.clone();
+        let caller = Caller::new(admitted, None);
         let mut data = async_graphql::Data::default();
         data.insert(caller);
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(data);

@@ -17,6 +17,7 @@ use crate::domain::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
 use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
 use crate::domain::service::ClientInfo;
+use crate::platform::admission::{Admitted, Presented};
 use crate::platform::authn::Authenticated;
 use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::ratelimit::Decision;
@@ -26,17 +27,14 @@ use crate::platform::request_id;
 const SAVED_OK: &str = "application/grpc+proto";
 const SAVED_ERROR: &str = "application/x-polyport-error+json";
 
-/// One authenticated, charged call.
+/// One admitted call.
 #[derive(Clone)]
 pub struct Call {
     pub shared: Shared,
-    pub auth: Authenticated,
-    pub ip: String,
+    pub admitted: Admitted,
     pub request_id: String,
     /// From `grpc-timeout`: when the client stops waiting.
     pub deadline: Option<Instant>,
-    /// The rate-limit budget the call drew from (`user:…`, `key:…`, `ip:…`).
-    pub budget: String,
     decision: Decision,
 }
 
@@ -73,22 +71,31 @@ impl Call {
             .map_or_else(|| "unknown".to_string(), |ConnectInfo(a)| a.ip().to_string());
         let metadata = req.metadata();
         let deadline = text(metadata, "grpc-timeout").and_then(parse_timeout).map(|d| Instant::now() + d);
-        let authn = shared.authn.authenticate_until(text(metadata, "authorization"), text(metadata, "x-api-key")).await;
-        let actor = authn.as_ref().map_or(&Actor::Anonymous, |a| &a.actor);
-        let (budget, decision) = shared.charge(actor, &ip, 1);
-        if !decision.allowed {
-            return Err(status(&DomainError::rate_limited(decision.reset_secs), &request_id));
-        }
-        let auth = authn.map_err(|e| status(&e, &request_id))?;
-        Ok(Call { shared: shared.clone(), auth, ip, request_id, deadline, budget, decision })
+        let presented = Presented {
+            authorization: text(metadata, "authorization"),
+            api_key: text(metadata, "x-api-key"),
+            stream_token: None,
+        };
+        let verdict = shared.admission.admit(presented, &ip, 1).await;
+        let admitted = verdict.admitted.map_err(|e| status(&e, &request_id))?;
+        Ok(Call { shared: shared.clone(), admitted, request_id, deadline, decision: verdict.decision })
     }
 
     pub fn actor(&self) -> &Actor {
-        &self.auth.actor
+        &self.admitted.auth.actor
+    }
+
+    pub fn auth(&self) -> &Authenticated {
+        &self.admitted.auth
     }
 
     pub fn client(&self) -> ClientInfo {
-        ClientInfo { ip: Some(self.ip.clone()) }
+        ClientInfo { ip: Some(self.admitted.peer.clone()) }
+    }
+
+    /// A stream slot for this caller.
+    pub fn stream_slot(&self) -> Result<crate::platform::caps::Slot, Status> {
+        self.shared.admission.stream_slot(&self.admitted).map_err(|e| self.fail(&e))
     }
 
     /// The status of a domain error, tagged with this call's request id.
@@ -96,10 +103,9 @@ impl Call {
         status(e, &self.request_id)
     }
 
-    /// Charges one more unit (client-streamed rows); RATE_LIMITED once the budget is spent.
+    /// Charges one more unit (client-streamed rows, Live commands); RATE_LIMITED once spent.
     pub fn charge(&self) -> DomainResult<()> {
-        let (_, d) = self.shared.charge(&self.auth.actor, &self.ip, 1);
-        if d.allowed { Ok(()) } else { Err(DomainError::rate_limited(d.reset_secs)) }
+        self.shared.admission.charge(&self.admitted, 1).map(|_| ())
     }
 
     /// Wraps a message with the `ratelimit-*` metadata REST sends as headers.
@@ -115,12 +121,9 @@ impl Call {
         response
     }
 
-    /// The scope idempotency keys live in, the same as REST's.
+    /// The scope idempotency keys live in, the same as every protocol's.
     pub fn idempotency_scope(&self) -> String {
-        match self.auth.actor.user_id() {
-            Some(id) => format!("user:{id}"),
-            None => format!("anon:{}", self.ip),
-        }
+        self.admitted.idempotency_scope()
     }
 
     /// Runs `op` once per `idempotency-key` (when the metadata is present): a retry with the same

@@ -136,7 +136,7 @@ impl Session {
             return Err(e);
         }
         let topics = Topic::parse_all(&s.topics)?;
-        let subscription = self.call.shared.bus.subscribe(&self.call.auth.actor, s.after_event_id).await?;
+        let subscription = self.call.shared.bus.subscribe(&self.call.actor(), s.after_event_id).await?;
         let (abort, registration) = AbortHandle::new_pair();
         let label: Arc<str> = name.as_str().into();
         let feed = futures::stream::unfold(subscription, |mut s| async move { Some((s.next().await, s)) })
@@ -150,7 +150,7 @@ impl Session {
         let (topics, _) = self.subs.get(name)?;
         match event {
             Ok(event) => {
-                let delivery = deliver(&self.call.auth.actor, topics, &event)?;
+                let delivery = deliver(&self.call.actor(), topics, &event)?;
                 self.unacked.push_back(delivery.id);
                 let event = pb::LiveEvent { subscription: name.to_string(), event: Some(convert::event(delivery)) };
                 Some(pb::LiveResponse { kind: Some(pb::live_response::Kind::Event(event)) })

@@ -102,7 +102,7 @@ impl pb::post_service_server::PostService for Grpc {
             .map_err(|e| call.fail(&e))?;
         let context = posts_context(&filter);
         let mut page = self.page(&call, &context, 100, &r.cursor)?;
-        let slot = self.shared.streams.acquire_stream(&call.budget).map_err(|e| call.fail(&e))?;
+        let slot = call.stream_slot()?;
         let (tx, out) = channel(64);
         let mut remaining = if r.limit > 0 { r.limit as usize } else { usize::MAX };
         let grpc = self.clone();

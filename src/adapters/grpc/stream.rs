@@ -36,14 +36,14 @@ async fn sleep_until(at: Option<Instant>) {
 pub async fn ended(call: &Call, private: bool) -> Status {
     let s = &call.shared;
     let expiry = call
-        .auth
+        .auth()
         .expires_at
         .filter(|_| private)
         .map(|at| Instant::now() + (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
     let every = s.stream_settings.revalidate;
     let mut revalidate = tokio::time::interval_at(Instant::now() + every, every);
     revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let anonymous = call.auth.actor.principal().is_none();
+    let anonymous = call.actor().principal().is_none();
     loop {
         tokio::select! {
             biased;
@@ -56,7 +56,7 @@ pub async fn ended(call: &Call, private: bool) -> Status {
                 return status(&e, &call.request_id);
             }
             _ = revalidate.tick(), if private && !anonymous => {
-                if !s.authn.still_valid(&call.auth.actor).await.unwrap_or(true) {
+                if !s.admission.authn.still_valid(call.actor()).await.unwrap_or(true) {
                     let e = DomainError::unauthenticated("the credential of this stream was revoked");
                     return status(&e, &call.request_id);
                 }

@@ -18,9 +18,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<Actor>()
-            .cloned()
-            .map(Caller)
+            .get::<crate::platform::admission::Admitted>()
+            .map(|a| Caller(a.auth.actor.clone()))
             .ok_or_else(|| ApiError(DomainError::internal(anyhow::anyhow!("route mounted without the auth gate"))))
     }
 }

@@ -11,28 +11,31 @@ use crate::adapters::Shared;
 use crate::adapters::http_error::not_acceptable;
 use crate::adapters::request::{accepts, declares_more_than, header_str, peer_ip};
 use crate::domain::error::DomainError;
-use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
+use crate::platform::admission::{Admitted, Presented};
 use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::ratelimit::Decision;
 
-/// Authenticates, then charges the caller's budget (principal, else client address).
-/// Bad credentials are charged to the address before the 401, so guessing is rate limited too.
+/// Admission (the caller as it is now, the shared budget charged before any refusal), then
+/// the body and media-type checks.
 pub async fn gate(State(shared): State<Shared>, mut req: Request, next: Next) -> Response {
     let ip = peer_ip(req.extensions()).unwrap_or_else(|| "unknown".into());
     let headers = req.headers();
-    let authn = shared.authn.authenticate(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await;
-    let (_, decision) = shared.charge(authn.as_ref().unwrap_or(&Actor::Anonymous), &ip, 1);
-    let mut response = if !decision.allowed {
-        ApiError(DomainError::rate_limited(decision.reset_secs)).into_response()
-    } else if declares_more_than(req.headers(), shared.limits.body_bytes) {
+    let presented = Presented {
+        authorization: header_str(headers, "authorization"),
+        api_key: header_str(headers, "x-api-key"),
+        stream_token: None,
+    };
+    let verdict = shared.admission.admit(presented, &ip, 1).await;
+    let decision = verdict.decision;
+    let mut response = if declares_more_than(req.headers(), shared.limits.body_bytes) {
         ApiError(too_large()).into_response()
     } else if !accepts(req.headers(), &["application/json"]) {
         ApiError(not_acceptable("application/json")).into_response()
     } else {
-        match authn {
-            Ok(actor) => {
-                req.extensions_mut().insert(actor);
+        match verdict.admitted {
+            Ok(admitted) => {
+                req.extensions_mut().insert(admitted);
                 if req.method() == Method::POST && req.headers().contains_key("idempotency-key") {
                     idempotent(&shared, req, next).await
                 } else {
@@ -66,9 +69,9 @@ fn rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
 /// (422) and concurrent duplicates (409). Keys are scoped to the caller.
 async fn idempotent(shared: &Shared, req: Request, next: Next) -> Response {
     let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let scope = match req.extensions().get::<Actor>() {
-        Some(Actor::User(p)) => format!("user:{}", p.user_id),
-        _ => format!("anon:{}", peer_ip(req.extensions()).unwrap_or_default()),
+    let scope = match req.extensions().get::<Admitted>() {
+        Some(admitted) => admitted.idempotency_scope(),
+        None => format!("anon:{}", peer_ip(req.extensions()).unwrap_or_default()),
     };
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, shared.limits.body_bytes).await else {

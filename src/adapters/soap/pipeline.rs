@@ -21,6 +21,8 @@ use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::policy::Actor;
 use crate::domain::ports::SavedResponse;
 use crate::domain::service::ClientInfo;
+use crate::platform::admission::Presented;
+use crate::platform::authn::Authenticated;
 use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::metrics::CodeLabels;
 use crate::platform::ratelimit::Decision;
@@ -87,9 +89,14 @@ fn media_type(headers: &HeaderMap) -> (Option<Version>, Option<String>) {
     (version, action)
 }
 
-/// The budget key of a caller, exactly as the REST gate keys it.
-fn budget(s: &SoapState, actor: &DomainResult<Actor>, ip: &str) -> Decision {
-    s.shared.charge(actor.as_ref().unwrap_or(&Actor::Anonymous), ip, 1).1
+/// Charges a request refused before its caller is fully known to whoever its HTTP credential
+/// names (the address when it names nobody valid), as admission does.
+fn charge_refusal(s: &SoapState, http: &DomainResult<Authenticated>, ip: &str) -> Decision {
+    let probe = match http {
+        Ok(auth) => Ok(auth.clone()),
+        Err(_) => Err(DomainError::unauthenticated("")),
+    };
+    s.shared.admission.admit_with(probe, ip, 1).decision
 }
 
 pub async fn call(State(s): State<SoapState>, req: Request) -> Response {
@@ -138,10 +145,14 @@ async fn serve(
     ip: &str,
     decision: &mut Option<Decision>,
 ) -> Result<Reply, Fault> {
-    let http_auth =
-        s.shared.authn.authenticate(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await;
-    // Until the caller is known, every refusal is charged like the REST gate charges it.
-    let mut charge = |actor: &DomainResult<Actor>| *decision = Some(budget(s, actor, ip));
+    let presented = Presented {
+        authorization: header_str(headers, "authorization"),
+        api_key: header_str(headers, "x-api-key"),
+        stream_token: None,
+    };
+    let http_auth = s.shared.admission.authenticate(presented).await;
+    // Until the caller is known, every refusal is charged as admission charges it.
+    let mut charge = |auth: &DomainResult<Authenticated>| *decision = Some(charge_refusal(s, auth, ip));
     let (hinted, action_param) = media_type(headers);
     let limits = Limits { max_bytes: Limits::default().max_bytes.min(s.shared.limits.body_bytes), ..Limits::default() };
     let fallback = hinted.unwrap_or(Version::Soap11);
@@ -170,13 +181,11 @@ async fn serve(
             return Err(fault);
         }
     };
-    let actor = authenticate(s, http_auth, blocks.security, client).await;
-    let budget = budget(s, &actor, ip);
-    *decision = Some(budget);
-    if !budget.allowed {
-        return Err(Fault::domain(v, DomainError::rate_limited(budget.reset_secs)));
-    }
-    let actor = actor.map_err(|e| Fault::domain(v, e))?;
+    let auth = authenticate(s, http_auth, blocks.security, client).await;
+    let verdict = s.shared.admission.admit_with(auth, ip, 1);
+    *decision = Some(verdict.decision);
+    let admitted = verdict.admitted.map_err(|e| Fault::domain(v, e))?;
+    let actor = admitted.auth.actor.clone();
     let input = Input::read(&env.body, op.input).map_err(|e| Fault::domain(v, e))?;
     let run = || async {
         let call = Call { shared: &s.shared, actor: &actor, client, version: v, op, input };
@@ -186,10 +195,7 @@ async fn serve(
         }
     };
     let Some(key) = blocks.idempotency_key else { return Ok(run().await) };
-    let scope = match &actor {
-        Actor::User(p) => format!("user:{}", p.user_id),
-        Actor::Anonymous => format!("anon:{ip}"),
-    };
+    let scope = admitted.idempotency_scope();
     let mut canonical = v.namespace().as_bytes().to_vec();
     env.body.canonical(&mut canonical);
     let print = fingerprint(&format!("soap:{}", op.name), &canonical);
@@ -265,19 +271,21 @@ fn prelude<'e>(
 /// The caller: an HTTP credential or a WS-Security UsernameToken (one, not both), else anonymous.
 async fn authenticate(
     s: &SoapState,
-    http: DomainResult<Actor>,
+    http: DomainResult<Authenticated>,
     security: Option<&envelope::Element>,
     client: &ClientInfo,
-) -> DomainResult<Actor> {
+) -> DomainResult<Authenticated> {
     let token = match security {
         Some(block) => security::username_token(block)?,
         None => None,
     };
-    match (http?, token) {
-        (actor, None) => Ok(actor),
+    let http = http?;
+    match (&http.actor, token) {
+        (_, None) => Ok(http),
         (Actor::Anonymous, Some(token)) => {
             let now = s.shared.core.deps.clock.now();
-            Ok(Actor::User(security::authenticate(&s.shared.core, &s.nonces, token, client, now).await?))
+            let principal = security::authenticate(&s.shared.core, &s.nonces, token, client, now).await?;
+            Ok(Authenticated { actor: Actor::User(principal), expires_at: None })
         }
         (Actor::User(_), Some(_)) => {
             Err(DomainError::unauthenticated("send either an HTTP credential or a WS-Security token, not both"))

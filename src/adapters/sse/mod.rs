@@ -15,8 +15,7 @@ use crate::adapters::http_error::ApiError;
 use crate::adapters::request::{header_str, peer_ip};
 use crate::domain::delivery::Topic;
 use crate::domain::error::{DomainError, DomainResult};
-use crate::platform::authn::Authenticated;
-use crate::platform::tokens::TokenType;
+use crate::platform::admission::Presented;
 
 pub fn routes(shared: Shared) -> Router {
     Router::new().route("/api/v1/events", get(open)).route("/api/v1/events/token", post(mint_token)).with_state(shared)
@@ -26,28 +25,21 @@ fn client_ip(ext: &axum::http::Extensions) -> String {
     peer_ip(ext).unwrap_or_else(|| "unknown".into())
 }
 
-/// Charges the caller's request budget, as every protocol does.
-fn charge(s: &Shared, auth: &Authenticated, ip: &str) -> DomainResult<String> {
-    let (key, decision) = s.charge(&auth.actor, ip, 1);
-    if decision.allowed { Ok(key) } else { Err(DomainError::rate_limited(decision.reset_secs)) }
-}
-
-/// The stream's parameters: `topics` (comma separated, may repeat), `after`, `access_token`.
+/// The stream's parameters: `topics` (comma separated, may repeat) and `after` (`access_token`
+/// is read by admission).
 struct Params {
     topics: Vec<Topic>,
     after: Option<i64>,
-    access_token: Option<String>,
 }
 
 fn params(pairs: Vec<(String, String)>, last_event_id: Option<&str>) -> DomainResult<Params> {
     let mut topics = Vec::new();
     let mut after = None;
-    let mut access_token = None;
     for (k, v) in pairs {
         match k.as_str() {
             "topics" | "topic" => topics.extend(v.split(',').filter(|t| !t.is_empty()).map(str::to_string)),
             "after" => after = Some(v),
-            "access_token" => access_token = Some(v),
+            "access_token" => {}
             _ => {}
         }
     }
@@ -59,7 +51,7 @@ fn params(pairs: Vec<(String, String)>, last_event_id: Option<&str>) -> DomainRe
         ),
         None => None,
     };
-    Ok(Params { topics: Topic::parse_all(&topics)?, after, access_token })
+    Ok(Params { topics: Topic::parse_all(&topics)?, after })
 }
 
 async fn open(
@@ -80,30 +72,30 @@ async fn start(
     headers: &HeaderMap,
     pairs: Vec<(String, String)>,
 ) -> DomainResult<Response> {
-    let p = params(pairs, header_str(headers, "last-event-id"))?;
-    let (authorization, api_key) = (header_str(headers, "authorization"), header_str(headers, "x-api-key"));
-    let auth = match p.access_token {
-        Some(_) if authorization.is_some() || api_key.is_some() => {
-            return Err(DomainError::invalid("send credentials in a header or as access_token, not both"));
-        }
-        Some(token) => s.authn.token(&token, TokenType::Stream)?,
-        None => s.authn.authenticate_until(authorization, api_key).await?,
+    let token = pairs.iter().find(|(k, _)| k == "access_token").map(|(_, v)| v.as_str());
+    let presented = Presented {
+        authorization: header_str(headers, "authorization"),
+        api_key: header_str(headers, "x-api-key"),
+        stream_token: token,
     };
-    let key = charge(s, &auth, &client_ip(ext))?;
-    let slot = s.streams.acquire_stream(&key)?;
-    let subscription = s.bus.subscribe(&auth.actor, p.after).await?;
-    Ok(stream::respond(s, auth, p.topics, subscription, slot))
+    let admitted = s.admission.admit(presented, &client_ip(ext), 1).await.admitted?;
+    let p = params(pairs, header_str(headers, "last-event-id"))?;
+    let slot = s.admission.stream_slot(&admitted)?;
+    let subscription = s.bus.subscribe(admitted.actor(), p.after).await?;
+    Ok(stream::respond(s, admitted.auth, p.topics, subscription, slot))
 }
 
 /// Mints a stream token (EventSource cannot send headers; access tokens never go in URLs):
 /// 201 `{token, expires_in}`, to pass as `access_token` to `GET /api/v1/events`.
-pub async fn mint_token(State(s): State<Shared>, headers: HeaderMap) -> Response {
+pub async fn mint_token(State(s): State<Shared>, ext: axum::http::Extensions, headers: HeaderMap) -> Response {
     let minted = async {
-        let auth = s
-            .authn
-            .authenticate_until(header_str(&headers, "authorization"), header_str(&headers, "x-api-key"))
-            .await?;
-        s.authn.mint_stream_token(&auth, s.stream_settings.stream_token_ttl_secs)
+        let presented = Presented {
+            authorization: header_str(&headers, "authorization"),
+            api_key: header_str(&headers, "x-api-key"),
+            stream_token: None,
+        };
+        let admitted = s.admission.admit(presented, &client_ip(&ext), 1).await.admitted?;
+        s.admission.authn.mint_stream_token(&admitted.auth, s.stream_settings.stream_token_ttl_secs)
     };
     match minted.await {
         Ok(token) => (

@@ -165,7 +165,7 @@ pub(super) fn respond(
         keep_alive: Box::pin(tokio::time::sleep(every)),
         every,
         last_sent: Instant::now(),
-        authn: s.authn.clone(),
+        authn: s.admission.authn.clone(),
         stopping: Box::pin(s.shutdown.waiter()),
         views: s.public_views.clone(),
         done: false,

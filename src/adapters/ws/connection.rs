@@ -22,6 +22,7 @@ use crate::domain::error::{DomainError, DomainResult, ErrorCode};
 use crate::domain::events::StoredEvent;
 use crate::domain::ports::SavedResponse;
 use crate::domain::service::ClientInfo;
+use crate::platform::admission::Admitted;
 use crate::platform::authn::Authenticated;
 use crate::platform::caps::Slot;
 use crate::platform::idempotency::{Begin, fingerprint};
@@ -31,9 +32,8 @@ use crate::platform::tokens::TokenType;
 const FIRST_FRAME_DEADLINE: Duration = Duration::from_secs(5);
 
 pub struct Opening {
-    pub auth: Authenticated,
+    pub admitted: Admitted,
     pub header_credentials: bool,
-    pub ip: String,
     pub slot: Slot,
 }
 
@@ -136,8 +136,9 @@ struct Sub {
 
 struct Conn {
     shared: Shared,
-    auth: Authenticated,
-    ip: String,
+    admitted: Admitted,
+    /// The connection's stream slot, under its caller's cap (re-keyed when it signs in).
+    slot: Slot,
     out: Outbox,
     closing: Option<Close>,
     subs: HashMap<String, Sub>,
@@ -152,8 +153,8 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
     let settings = shared.stream_settings;
     let mut conn = Conn {
         shared,
-        auth: opening.auth,
-        ip: opening.ip,
+        admitted: opening.admitted,
+        slot: opening.slot,
         out: Outbox::new(settings.ws_send_queue.max(1)),
         closing: None,
         subs: HashMap::new(),
@@ -161,7 +162,6 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
         resume_from: HashMap::new(),
         heard_from: opening.header_credentials,
     };
-    let _slot = opening.slot;
     let opened = Instant::now();
     let mut ping = tokio::time::interval_at(Instant::now() + settings.ws_ping, settings.ws_ping);
     let mut revalidate = tokio::time::interval_at(Instant::now() + settings.revalidate, settings.revalidate);
@@ -198,10 +198,8 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 socket_ok = false;
                 break;
             },
-            _ = revalidate.tick(), if conn.auth.actor.principal().is_some() => {
-                if !Box::pin(conn.shared.authn.still_valid(&conn.auth.actor)).await.unwrap_or(true) {
-                    let e = DomainError::unauthenticated("the credential of this connection was revoked");
-                    conn.close_with(4401, "credential revoked", Some(frames::error(None, &e)));
+            _ = revalidate.tick(), if conn.admitted.auth.actor.principal().is_some() => {
+                if !Box::pin(conn.refresh_caller()).await {
                     break;
                 }
             }
@@ -214,7 +212,8 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 Some(Ok(Message::Text(text))) => {
                     conn.heard_from = true;
                     // Boxed: an idle connection need not reserve room for a whole request's state.
-                    if !Box::pin(conn.on_text(text.as_str())).await {
+                    let id = crate::platform::request_id::accept_or_generate(None);
+                    if !Box::pin(crate::platform::request_id::scope(id, conn.on_text(text.as_str()))).await {
                         break;
                     }
                 }
@@ -302,7 +301,10 @@ async fn say_goodbye(mut sink: Socket, close: Option<Close>, mut out: Outbox) {
 
 impl Conn {
     fn expiry(&self) -> Option<Instant> {
-        self.auth.expires_at.map(|at| Instant::now() + (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
+        self.admitted
+            .auth
+            .expires_at
+            .map(|at| Instant::now() + (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
     }
 
     fn close_with(&mut self, code: u16, reason: &str, last_words: Option<Value>) {
@@ -334,7 +336,7 @@ impl Conn {
         }
         let sub = &*sub;
         match event {
-            Ok(event) if self.auth.actor == crate::domain::policy::Actor::Anonymous => {
+            Ok(event) if self.admitted.auth.actor == crate::domain::policy::Actor::Anonymous => {
                 if listens(&sub.topics, &event)
                     && let Some(v) = self.shared.public_views.of(&event)
                 {
@@ -343,7 +345,7 @@ impl Conn {
                 }
             }
             Ok(event) => {
-                if let Some(d) = deliver(&self.auth.actor, &sub.topics, &event) {
+                if let Some(d) = deliver(&self.admitted.auth.actor, &sub.topics, &event) {
                     let frame = Message::Text(Utf8Bytes::from(frames::event(id, &d).to_string()));
                     self.out.push(frame, Some((id.clone(), d.id)));
                 }
@@ -356,7 +358,25 @@ impl Conn {
         }
     }
 
-    /// Handles one text frame; false ends the connection.
+    /// The caller as the records say now (its role may have changed); false (and a 4401
+    /// close) once its credential was revoked or its user deleted.
+    async fn refresh_caller(&mut self) -> bool {
+        match self.shared.admission.revalidate(&self.admitted).await {
+            Ok(Some(current)) => {
+                self.admitted = current;
+                true
+            }
+            Ok(None) => {
+                let e = DomainError::unauthenticated("the credential of this connection was revoked");
+                self.close_with(4401, "credential revoked", Some(frames::error(None, &e)));
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Handles one text frame; false ends the connection. Every frame but `ping` is an
+    /// operation charged to the caller's budget, run as the caller is now.
     async fn on_text(&mut self, text: &str) -> bool {
         let frame = match serde_json::from_str::<ClientFrame>(text) {
             Ok(frame) => frame,
@@ -366,9 +386,18 @@ impl Conn {
                 return true;
             }
         };
+        if !matches!(frame, ClientFrame::Ping | ClientFrame::Auth { .. }) {
+            if !self.refresh_caller().await {
+                return false;
+            }
+            if let Err(e) = self.shared.admission.charge(&self.admitted, 1) {
+                self.send(frames::error(frame.id(), &e));
+                return true;
+            }
+        }
         match frame {
             ClientFrame::Ping => self.send(frames::pong()),
-            ClientFrame::Auth { token, id } => match self.reauthenticate(&token) {
+            ClientFrame::Auth { token, id } => match self.reauthenticate(&token).await {
                 Ok((data, widened)) => {
                     if widened {
                         self.widen_feeds().await;
@@ -406,18 +435,29 @@ impl Conn {
         true
     }
 
-    /// An access token for the same user (or the first one) extends or upgrades the connection.
-    /// Also answers whether the connection went from anonymous to signed in.
-    fn reauthenticate(&mut self, token: &str) -> DomainResult<(Value, bool)> {
-        let fresh = self.shared.authn.token(token, TokenType::Access)?;
-        if let (Some(now), Some(new)) = (self.auth.actor.user_id(), fresh.actor.user_id())
+    /// An access token for the same user (or the first one) extends or upgrades the connection
+    /// (charged like any operation, to the budget it names). Also answers whether the
+    /// connection went from anonymous to signed in.
+    async fn reauthenticate(&mut self, token: &str) -> DomainResult<(Value, bool)> {
+        let admission = &self.shared.admission;
+        let fresh = admission.authn.token(token, TokenType::Access).await;
+        let fresh = admission.admit_with(fresh, &self.admitted.peer, 1).admitted?.auth;
+        if let (Some(now), Some(new)) = (self.admitted.auth.actor.user_id(), fresh.actor.user_id())
             && now != new
         {
             return Err(DomainError::forbidden("a connection cannot switch users; open a new one"));
         }
-        let widened = self.auth.actor == crate::domain::policy::Actor::Anonymous && fresh.actor.principal().is_some();
-        self.auth = fresh;
-        Ok((json!({"user_id": self.auth.actor.user_id(), "expires_at": self.auth.expires_at}), widened))
+        let widened =
+            self.admitted.auth.actor == crate::domain::policy::Actor::Anonymous && fresh.actor.principal().is_some();
+        let signed_in = admission.signed_in(&self.admitted, fresh);
+        if widened {
+            self.slot = admission.stream_slot(&signed_in)?;
+        }
+        self.admitted = signed_in;
+        Ok((
+            json!({"user_id": self.admitted.auth.actor.user_id(), "expires_at": self.admitted.auth.expires_at}),
+            widened,
+        ))
     }
 
     async fn subscribe(&mut self, id: &str, topics: &[String], after: Option<i64>) -> DomainResult<Vec<String>> {
@@ -443,7 +483,7 @@ impl Conn {
     /// Opens the bus feed of subscription `id` for the current caller; answers its abort
     /// handle and its starting point.
     async fn open_feed(&mut self, id: &str, after: Option<i64>) -> DomainResult<(AbortHandle, i64)> {
-        let subscription = self.shared.bus.subscribe(&self.auth.actor, after).await?;
+        let subscription = self.shared.bus.subscribe(&self.admitted.auth.actor, after).await?;
         let seen = subscription.cursor();
         let (abort, registration) = AbortHandle::new_pair();
         let name: Arc<str> = id.into();
@@ -480,16 +520,11 @@ impl Conn {
 
     /// A core operation with REST's rate limit and idempotency.
     async fn request(&mut self, id: &str, op: &str, params: Value, key: Option<String>) -> Value {
-        let (budget, decision) = self.shared.charge(&self.auth.actor, &self.ip, 1);
-        let principal = self.auth.actor.principal().is_some();
-        if !decision.allowed {
-            return frames::error(Some(id), &DomainError::rate_limited(decision.reset_secs));
-        }
-        let client = ClientInfo { ip: Some(self.ip.clone()) };
+        let client = ClientInfo { ip: Some(self.admitted.peer.clone()) };
         let Some(key) = key else {
-            return run_op(&self.shared, &self.auth, id, op, params, &client).await;
+            return run_op(&self.shared, &self.admitted.auth, id, op, params, &client).await;
         };
-        let scope = if principal { budget } else { format!("anon:{}", self.ip) };
+        let scope = self.admitted.idempotency_scope();
         let print = fingerprint(&format!("ws:{op}"), params.to_string().as_bytes());
         let ticket = match self.shared.idempotency.begin(&scope, &key, &print).await {
             Ok(Begin::Proceed(ticket)) => ticket,
@@ -501,7 +536,7 @@ impl Conn {
             }
             Err(e) => return frames::error(Some(id), &e),
         };
-        let frame = run_op(&self.shared, &self.auth, id, op, params, &client).await;
+        let frame = run_op(&self.shared, &self.admitted.auth, id, op, params, &client).await;
         let code = frame.get("code").and_then(Value::as_str).and_then(ErrorCode::parse);
         // The whole frame is replayed (error frames included); `status` is an HTTP notion.
         let saved = SavedResponse {

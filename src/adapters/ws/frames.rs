@@ -35,6 +35,17 @@ pub enum ClientFrame {
     },
 }
 
+impl ClientFrame {
+    /// The client's id of the frame (subscription or request), when it has one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Self::Auth { id, .. } => id.as_deref(),
+            Self::Subscribe { id, .. } | Self::Unsubscribe { id } | Self::Request { id, .. } => Some(id),
+            Self::Ping => None,
+        }
+    }
+}
+
 pub fn response(id: Option<&str>, data: Value) -> Value {
     json!({"type": "response", "id": id, "data": data})
 }
@@ -55,13 +66,15 @@ pub fn event(subscription: &str, d: &Delivery) -> Value {
     })
 }
 
-/// The error frame of the contract: `{type: "error", id?, code, message, details}`.
+/// The error frame of the contract: `{type: "error", id?, code, message, details,
+/// request_id}` (each frame the client sends runs under its own request id).
 pub fn error(id: Option<&str>, e: &DomainError) -> Value {
     let mut frame = json!({
         "type": "error",
         "code": e.code.as_str(),
         "message": e.message,
         "details": e.details,
+        "request_id": crate::platform::request_id::current(),
     });
     if let Some(id) = id {
         frame["id"] = json!(id);

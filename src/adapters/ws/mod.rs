@@ -16,6 +16,7 @@ use crate::adapters::Shared;
 use crate::adapters::http_error::ApiError;
 use crate::adapters::request::{header_str, origin_allowed};
 use crate::domain::error::{DomainError, DomainResult};
+use crate::platform::admission::Presented;
 
 pub fn routes(shared: Shared) -> Router {
     Router::new().route("/ws", get(upgrade)).with_state(shared)
@@ -45,13 +46,12 @@ async fn accept(s: &Shared, headers: &HeaderMap, ip: String) -> DomainResult<con
     if !origin_allowed(&s.cors_origins, headers) {
         return Err(DomainError::forbidden("this Origin may not open WebSockets here"));
     }
-    let presented = header_str(headers, "authorization").is_some() || header_str(headers, "x-api-key").is_some();
-    let auth =
-        s.authn.authenticate_until(header_str(headers, "authorization"), header_str(headers, "x-api-key")).await?;
-    let (key, decision) = s.charge(&auth.actor, &ip, 1);
-    if !decision.allowed {
-        return Err(DomainError::rate_limited(decision.reset_secs));
-    }
-    let slot = s.streams.acquire_stream(&key)?;
-    Ok(connection::Opening { auth, header_credentials: presented, ip, slot })
+    let presented = Presented {
+        authorization: header_str(headers, "authorization"),
+        api_key: header_str(headers, "x-api-key"),
+        stream_token: None,
+    };
+    let admitted = s.admission.admit(presented, &ip, 1).await.admitted?;
+    let slot = s.admission.stream_slot(&admitted)?;
+    Ok(connection::Opening { admitted, header_credentials: presented.any(), slot })
 }

@@ -125,9 +125,8 @@ impl Extension for GuardExtension {
         if extra > 0
             && let (Some(shared), Some(caller)) = (ctx.data_opt::<Shared>(), ctx.data_opt::<Caller>())
         {
-            let (_, decision) = shared.charge(&caller.actor, &caller.ip, extra);
-            if !decision.allowed {
-                return Err(vec![server_error(DomainError::rate_limited(decision.reset_secs))]);
+            if let Err(e) = shared.admission.charge(&caller.admitted, extra) {
+                return Err(vec![server_error(e)]);
             }
         }
         Ok(result)

@@ -19,6 +19,7 @@ pub use subscription::Subscription;
 
 use crate::adapters::Shared;
 use crate::domain::policy::Actor;
+use crate::platform::admission::Admitted;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
@@ -26,7 +27,15 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub actor: Actor,
-    pub ip: String,
+    pub admitted: Admitted,
+    /// The request's `Idempotency-Key`, for its one mutation.
+    pub idempotency_key: Option<String>,
+}
+
+impl Caller {
+    pub fn new(admitted: Admitted, idempotency_key: Option<String>) -> Self {
+        Self { actor: admitted.auth.actor.clone(), admitted, idempotency_key }
+    }
 }
 
 /// Who may introspect the schema.

@@ -21,7 +21,7 @@ fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Caller> {
 #[Object]
 impl Mutation {
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> async_graphql::Result<AuthPayload> {
-        let client = ClientInfo { ip: Some(caller(ctx)?.ip.clone()) };
+        let client = ClientInfo { ip: Some(caller(ctx)?.admitted.peer.clone()) };
         Ok(shared(ctx).core.auth.login(&input.email, &input.password, &client).await.gql()?.into())
     }
 
