@@ -21,6 +21,7 @@ use crate::platform::cursor::CursorCodec;
 use crate::platform::idempotency::Idempotency;
 use crate::platform::jobs::Housekeeping;
 use crate::platform::metrics::Metrics;
+use crate::platform::operations::Operations;
 use crate::platform::passwords::{Argon2Hasher, default_concurrency};
 use crate::platform::ratelimit::RateLimiter;
 use crate::platform::shutdown::{OsSignals, Shutdown};
@@ -91,6 +92,7 @@ impl Application {
             chrono::Duration::seconds(settings.request_timeout_secs as i64 * 2),
             retention,
         );
+        let cursors = CursorCodec::new(secret.expose_secret().as_bytes());
         let shutdown = Shutdown::default();
         let bus = EventBus::new(
             core.deps.events.clone(),
@@ -130,7 +132,8 @@ impl Application {
                 },
                 streams.clone(),
             ),
-            cursors: CursorCodec::new(secret.expose_secret().as_bytes()),
+            cursors: cursors.clone(),
+            ops: Operations { core: core.clone(), cursors, idempotency: idempotency.clone() },
             limits: Limits { body_bytes: settings.body_limit_bytes, request_timeout: settings.request_timeout() },
             idempotency,
             metrics: metrics.clone(),

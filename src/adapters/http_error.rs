@@ -98,6 +98,9 @@ impl IntoResponse for ApiError {
         if err.code == ErrorCode::Unauthenticated {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"polyport\""));
         }
+        if err.replayed {
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
         response.extensions_mut().insert(Arc::new(LoggedError {
             code: err.code,
             message: err.message,

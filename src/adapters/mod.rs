@@ -19,6 +19,7 @@ use crate::platform::bus::EventBus;
 use crate::platform::cursor::CursorCodec;
 use crate::platform::idempotency::Idempotency;
 use crate::platform::metrics::Metrics;
+use crate::platform::operations::Operations;
 use crate::platform::shutdown::Shutdown;
 
 /// Request limits.
@@ -64,6 +65,8 @@ pub struct SharedInner {
     /// Authentication, budgets and stream slots: the first step of every call.
     pub admission: Admission,
     pub cursors: CursorCodec,
+    /// The canonical operations: paging, idempotency and the one core call.
+    pub ops: Operations,
     pub limits: Limits,
     pub idempotency: Idempotency,
     pub metrics: Arc<Metrics>,

@@ -103,6 +103,8 @@ pub struct DomainError {
     pub retry_after: Option<u64>,
     /// True when a CONFLICT comes from an optimistic-concurrency version check.
     pub version_mismatch: bool,
+    /// True when this is the kept outcome of an earlier call with the same idempotency key.
+    pub replayed: bool,
     /// The internal cause, logged and never sent to clients.
     pub source: Option<anyhow::Error>,
 }
@@ -117,6 +119,7 @@ impl DomainError {
             details: Vec::new(),
             retry_after: None,
             version_mismatch: false,
+            replayed: false,
             source: None,
         }
     }

@@ -105,12 +105,10 @@ pub trait EventLog: Send + Sync {
     async fn purged_through(&self) -> DomainResult<i64>;
 }
 
-/// A response kept for idempotent replay, protocol-neutral bytes.
+/// An outcome kept for idempotent replay: protocol-neutral bytes (the platform's encoding of
+/// the core's result or error), never a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SavedResponse {
-    pub status: u16,
-    pub content_type: String,
-    pub location: Option<String>,
+pub struct SavedOutcome {
     pub body: Vec<u8>,
 }
 
@@ -120,7 +118,7 @@ pub enum IdempotencyClaim {
     /// The key is ours now; run the request, then `complete` or `release`.
     Claimed,
     /// Same key, same request, finished before: replay this.
-    Replay(SavedResponse),
+    Replay(SavedOutcome),
     /// Same key, different request.
     Mismatch,
     /// Same key, still running elsewhere.
@@ -140,7 +138,7 @@ pub trait IdempotencyStore: Send + Sync {
         now: DateTime<Utc>,
         stale_after: DateTime<Utc>,
     ) -> DomainResult<IdempotencyClaim>;
-    async fn complete(&self, scope: &str, key: &str, response: &SavedResponse, now: DateTime<Utc>) -> DomainResult<()>;
+    async fn complete(&self, scope: &str, key: &str, outcome: &SavedOutcome, now: DateTime<Utc>) -> DomainResult<()>;
     /// Forgets a claim whose request failed in a way worth retrying.
     async fn release(&self, scope: &str, key: &str) -> DomainResult<()>;
     async fn purge_before(&self, before: DateTime<Utc>) -> DomainResult<u64>;

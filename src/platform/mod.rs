@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod metrics;
 pub mod nonces;
+pub mod operations;
 pub mod passwords;
 pub mod ratelimit;
 pub mod request_id;

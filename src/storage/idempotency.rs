@@ -1,4 +1,4 @@
-//! `IdempotencyStore` on SQL: atomic claims keyed by (scope, key) and saved responses.
+//! `IdempotencyStore` on SQL: atomic claims keyed by (scope, key) and kept outcomes.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::{SqlStore, db_error, micros, text};
 use crate::domain::error::DomainResult;
-use crate::domain::ports::{IdempotencyClaim, IdempotencyStore, SavedResponse};
+use crate::domain::ports::{IdempotencyClaim, IdempotencyStore, SavedOutcome};
 
 #[async_trait]
 impl IdempotencyStore for SqlStore {
@@ -33,7 +33,7 @@ impl IdempotencyStore for SqlStore {
             return Ok(IdempotencyClaim::Claimed);
         }
         let row = sqlx::query(
-            "SELECT fingerprint, status_code, content_type, location, body, created_at FROM idempotency_keys \
+            "SELECT fingerprint, completed_at, body, created_at FROM idempotency_keys \
              WHERE scope = $1 AND idem_key = $2",
         )
         .bind(scope)
@@ -47,11 +47,8 @@ impl IdempotencyStore for SqlStore {
         if text(&row, "fingerprint")? != fingerprint {
             return Ok(IdempotencyClaim::Mismatch);
         }
-        if let Some(status) = row.try_get::<Option<i64>, _>("status_code").map_err(db_error)? {
-            return Ok(IdempotencyClaim::Replay(SavedResponse {
-                status: u16::try_from(status).unwrap_or(500),
-                content_type: row.try_get::<Option<String>, _>("content_type").map_err(db_error)?.unwrap_or_default(),
-                location: row.try_get("location").map_err(db_error)?,
+        if row.try_get::<Option<i64>, _>("completed_at").map_err(db_error)?.is_some() {
+            return Ok(IdempotencyClaim::Replay(SavedOutcome {
                 body: row.try_get::<Option<Vec<u8>>, _>("body").map_err(db_error)?.unwrap_or_default(),
             }));
         }
@@ -60,7 +57,7 @@ impl IdempotencyStore for SqlStore {
             return Ok(IdempotencyClaim::InProgress);
         }
         let taken = sqlx::query(
-            "UPDATE idempotency_keys SET created_at = $1 WHERE scope = $2 AND idem_key = $3 AND status_code IS NULL AND created_at = $4",
+            "UPDATE idempotency_keys SET created_at = $1 WHERE scope = $2 AND idem_key = $3 AND completed_at IS NULL AND created_at = $4",
         )
         .bind(micros(now))
         .bind(scope)
@@ -72,26 +69,20 @@ impl IdempotencyStore for SqlStore {
         Ok(if taken.rows_affected() == 1 { IdempotencyClaim::Claimed } else { IdempotencyClaim::InProgress })
     }
 
-    async fn complete(&self, scope: &str, key: &str, response: &SavedResponse, now: DateTime<Utc>) -> DomainResult<()> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET status_code = $1, content_type = $2, location = $3, body = $4, completed_at = $5 \
-             WHERE scope = $6 AND idem_key = $7",
-        )
-        .bind(i64::from(response.status))
-        .bind(&response.content_type)
-        .bind(&response.location)
-        .bind(&response.body)
-        .bind(micros(now))
-        .bind(scope)
-        .bind(key)
-        .execute(&self.write)
-        .await
-        .map_err(db_error)?;
+    async fn complete(&self, scope: &str, key: &str, outcome: &SavedOutcome, now: DateTime<Utc>) -> DomainResult<()> {
+        sqlx::query("UPDATE idempotency_keys SET body = $1, completed_at = $2 WHERE scope = $3 AND idem_key = $4")
+            .bind(&outcome.body)
+            .bind(micros(now))
+            .bind(scope)
+            .bind(key)
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 
     async fn release(&self, scope: &str, key: &str) -> DomainResult<()> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND status_code IS NULL")
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND completed_at IS NULL")
             .bind(scope)
             .bind(key)
             .execute(&self.write)

@@ -551,6 +551,7 @@ async fn an_idempotency_key_header_replays_the_first_response() {
     assert_eq!(created, 1);
     let other = send(&app, Version::Soap12, "CreatePost", create("k-1", "Twice"), &[("authorization", &auth)]).await;
     other.assert_fault(Version::Soap12, "Sender", "IDEMPOTENCY_KEY_REUSED");
+    // One key store across protocols: the same key and input on REST replays the same post.
     let rest = app
         .req(reqwest::Method::POST, "/posts", Some(&ada.token))
         .header("idempotency-key", "k-1")
@@ -558,7 +559,10 @@ async fn an_idempotency_key_header_replays_the_first_response() {
         .send()
         .await
         .unwrap();
-    assert_eq!(rest.status(), StatusCode::UNPROCESSABLE_ENTITY, "one key store across protocols");
+    assert_eq!(rest.status(), StatusCode::CREATED);
+    assert_eq!(rest.headers()["idempotent-replayed"], "true");
+    let post: Value = rest.json().await.unwrap();
+    assert_eq!(first.text("id").as_deref(), post["id"].as_str());
 }
 
 #[tokio::test]

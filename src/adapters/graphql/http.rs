@@ -12,14 +12,12 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::State;
 use super::error::{code_of, normalize, server_error};
-use super::schema::{BatchLoader, Caller, Introspection, parse, vet};
+use super::schema::{BatchLoader, Caller, Introspection, parse, root_fields, vet};
 use crate::adapters::http_error::{not_acceptable, status_of, unsupported_media_type};
 use crate::adapters::request::{accepts, declares_more_than, header_str, peer_ip};
 use crate::domain::error::{DomainError, ErrorCode};
 use crate::domain::policy::Actor;
-use crate::domain::ports::SavedResponse;
 use crate::platform::admission::{Admitted, Presented};
-use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::ratelimit::Decision;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -130,7 +128,7 @@ pub async fn get(AxumState(s): AxumState<State>, req: Request) -> Response {
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&s, BatchRequest::Single(request), Caller::new(admitted, None), &reply).await
+    execute(&s, BatchRequest::Single(request), Caller::new(admitted, None, 1), &reply).await
 }
 
 /// True when the document defines a mutation or subscription (refused over GET: CSRF).
@@ -188,11 +186,13 @@ pub async fn post(AxumState(s): AxumState<State>, req: Request) -> Response {
             return reply.refuse(e);
         }
     }
-    let caller = Caller::new(admitted, None);
-    match header_str(&headers, "idempotency-key") {
-        Some(key) => idempotent(&s, key, &bytes, batch, caller, &reply).await,
-        None => execute(&s, batch, caller, &reply).await,
+    let key = header_str(&headers, "idempotency-key").map(str::to_string);
+    if key.is_some() && matches!(batch, BatchRequest::Batch(_)) {
+        let e = DomainError::invalid("an Idempotency-Key names one mutation: send it without batching")
+            .with_detail("idempotency-key", "one_mutation");
+        return reply.refuse(e);
     }
+    execute(&s, batch, Caller::new(admitted, key, 1), &reply).await
 }
 
 /// True when the body (one request or a batch) gives every request a `query`: without one the
@@ -215,46 +215,25 @@ fn names_a_query(body: &[u8]) -> bool {
     }
 }
 
-/// Replays the first response for a repeated key (shared store, scoped to the caller).
-async fn idempotent(
-    s: &State,
-    key: &str,
-    body: &[u8],
-    mut batch: BatchRequest,
-    caller: Caller,
-    reply: &Reply,
-) -> Response {
-    if let Err(e) = vet_all(s, &mut batch).await {
-        return reply.refuse_document(e);
-    }
-    let scope = caller.admitted.idempotency_scope();
-    let ticket = match s.shared.idempotency.begin(&scope, key, &fingerprint("POST /graphql", body)).await {
-        Ok(Begin::Proceed(ticket)) => ticket,
-        Ok(Begin::Replay(saved)) => {
-            let status = StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK);
-            let mut response = reply.body(status, saved.body);
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return response;
-        }
-        Err(e) => return reply.refuse(e),
-    };
-    let (status, body, retryable) = run(s, batch, caller, reply).await;
-    let saved = SavedResponse {
-        status: status.as_u16(),
-        content_type: if reply.modern { GRAPHQL_RESPONSE } else { "application/json" }.to_string(),
-        location: None,
-        body: body.clone(),
-    };
-    s.shared.idempotency.finish(ticket, saved, retryable).await;
-    reply.body(status, body)
-}
-
 async fn execute(s: &State, mut batch: BatchRequest, caller: Caller, reply: &Reply) -> Response {
     if let Err(e) = vet_all(s, &mut batch).await {
         return reply.refuse_document(e);
     }
-    let (status, body, _) = run(s, batch, caller, reply).await;
-    reply.body(status, body)
+    if caller.idempotency_key.is_some()
+        && let BatchRequest::Single(r) = &mut batch
+        && r.parsed_query().is_ok_and(|doc| root_fields(doc) > 1)
+    {
+        let e = DomainError::invalid("an Idempotency-Key names one mutation: send one root field")
+            .with_detail("idempotency-key", "one_mutation");
+        return reply.refuse(e);
+    }
+    let replayed = caller.clone();
+    let (status, body) = run(s, batch, caller, reply).await;
+    let mut response = reply.body(status, body);
+    if replayed.was_replayed() {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
 }
 
 /// Parsed documents by query text: clients send the same few operations over and over, and
@@ -316,8 +295,8 @@ async fn vet_all(s: &State, batch: &mut BatchRequest) -> Result<(), DomainError>
     }
 }
 
-/// Executes; answers the status, the body, and whether a failure is worth retrying.
-async fn run(s: &State, batch: BatchRequest, caller: Caller, reply: &Reply) -> (StatusCode, Vec<u8>, bool) {
+/// Executes; answers the status and the body.
+async fn run(s: &State, batch: BatchRequest, caller: Caller, reply: &Reply) -> (StatusCode, Vec<u8>) {
     let batch = match batch {
         BatchRequest::Single(r) => BatchRequest::Single(prepare(s, r, &caller)),
         BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| prepare(s, r, &caller)).collect()),
@@ -333,10 +312,6 @@ async fn run(s: &State, batch: BatchRequest, caller: Caller, reply: &Reply) -> (
             StatusCode::OK
         }
     };
-    let retryable = match &response {
-        BatchResponse::Single(r) => retryable(r),
-        BatchResponse::Batch(rs) => rs.iter().any(retryable),
-    };
     let body = match &response {
         // A request error under graphql-response+json has no `data` entry at all.
         BatchResponse::Single(r) if status != StatusCode::OK => {
@@ -344,11 +319,7 @@ async fn run(s: &State, batch: BatchRequest, caller: Caller, reply: &Reply) -> (
         }
         _ => serde_json::to_vec(&response).unwrap_or_default(),
     };
-    (status, body, retryable)
-}
-
-fn retryable(r: &GqlResponse) -> bool {
-    r.errors.iter().any(|e| code_of(e).is_some_and(ErrorCode::is_retryable))
+    (status, body)
 }
 
 /// GraphQL over HTTP: legacy `application/json` answers 200 to every executed request; with

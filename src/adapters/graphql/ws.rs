@@ -276,7 +276,7 @@ impl Guarded {
             self.slot = admission.stream_slot(&admitted).map_err(|_| Close(4429, "Too many open streams".into()))?;
         }
         let auth = admitted.auth.clone();
-        let caller = Caller::new(admitted, None);
+        let caller = Caller::new(admitted, None, 0);
         let mut data = async_graphql::Data::default();
         data.insert(caller);
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(data);

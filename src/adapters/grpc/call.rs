@@ -1,31 +1,24 @@
 //! What every RPC does first: read credentials from metadata, authenticate, charge the shared
-//! rate limit, note the deadline and request id; and the idempotency wrapper for mutations.
+//! rate limit (admission), note the deadline, request id and idempotency key; and running a
+//! canonical operation for the call.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
-use serde_json::json;
 use tokio::time::Instant;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Request, Response, Status};
 
 use super::error::status;
 use crate::adapters::Shared;
-use crate::domain::error::{DomainError, DomainResult, ErrorCode, FieldIssue};
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::policy::Actor;
-use crate::domain::ports::SavedResponse;
-use crate::domain::service::ClientInfo;
 use crate::platform::admission::{Admitted, Presented};
 use crate::platform::authn::Authenticated;
-use crate::platform::idempotency::{Begin, fingerprint};
+use crate::platform::operations::{Operation, Outcome};
 use crate::platform::ratelimit::Decision;
 use crate::platform::request_id;
-
-/// Content type of a saved successful answer (the encoded message) and of a saved refusal.
-const SAVED_OK: &str = "application/grpc+proto";
-const SAVED_ERROR: &str = "application/x-polyport-error+json";
 
 /// One admitted call.
 #[derive(Clone)]
@@ -35,6 +28,8 @@ pub struct Call {
     pub request_id: String,
     /// From `grpc-timeout`: when the client stops waiting.
     pub deadline: Option<Instant>,
+    /// The `idempotency-key` metadata.
+    pub idempotency_key: Option<String>,
     decision: Decision,
 }
 
@@ -78,7 +73,8 @@ impl Call {
         };
         let verdict = shared.admission.admit(presented, &ip, 1).await;
         let admitted = verdict.admitted.map_err(|e| status(&e, &request_id))?;
-        Ok(Call { shared: shared.clone(), admitted, request_id, deadline, decision: verdict.decision })
+        let idempotency_key = text(metadata, "idempotency-key").map(str::to_string);
+        Ok(Call { shared: shared.clone(), admitted, request_id, deadline, idempotency_key, decision: verdict.decision })
     }
 
     pub fn actor(&self) -> &Actor {
@@ -87,10 +83,6 @@ impl Call {
 
     pub fn auth(&self) -> &Authenticated {
         &self.admitted.auth
-    }
-
-    pub fn client(&self) -> ClientInfo {
-        ClientInfo { ip: Some(self.admitted.peer.clone()) }
     }
 
     /// A stream slot for this caller.
@@ -121,99 +113,23 @@ impl Call {
         response
     }
 
-    /// The scope idempotency keys live in, the same as every protocol's.
-    pub fn idempotency_scope(&self) -> String {
-        self.admitted.idempotency_scope()
+    /// Runs a canonical operation for this call, idempotent with the `idempotency-key`
+    /// metadata; the outcome and whether it was replayed, or the call's status.
+    pub async fn run(&self, op: Operation) -> Result<(Outcome, bool), Status> {
+        self.shared.ops.run(&self.admitted, op, self.idempotency_key.as_deref()).await.map_err(|e| self.fail(&e))
     }
 
-    /// Runs `op` once per `idempotency-key` (when the metadata is present): a retry with the same
-    /// key and request replays the first answer (`idempotent-replayed: true`), another request
-    /// with it is FAILED_PRECONDITION, and a concurrent duplicate ABORTED.
-    pub async fn once<M, F, Fut>(
-        &self,
-        method: &str,
-        key: Option<String>,
-        request: &[u8],
-        op: F,
-    ) -> Result<Response<M>, Status>
-    where
-        M: prost::Message + Default,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = DomainResult<M>>,
-    {
-        let Some(key) = key else {
-            return op().await.map(|m| self.reply(m)).map_err(|e| self.fail(&e));
-        };
-        match self.run_once(method, &key, request, op).await {
-            Ok((message, replayed)) => {
-                let mut response = self.reply(message);
-                if replayed {
-                    response.metadata_mut().insert("idempotent-replayed", MetadataValue::from_static("true"));
-                }
-                Ok(response)
-            }
-            Err(e) => Err(self.fail(&e)),
+    /// `reply`, marked `idempotent-replayed: true` when the outcome was replayed.
+    pub fn respond<M>(&self, message: M, replayed: bool) -> Response<M> {
+        let mut response = self.reply(message);
+        if replayed {
+            response.metadata_mut().insert("idempotent-replayed", MetadataValue::from_static("true"));
         }
-    }
-
-    /// The idempotent core of `once`: (answer, replayed).
-    pub async fn run_once<M, F, Fut>(&self, method: &str, key: &str, request: &[u8], op: F) -> DomainResult<(M, bool)>
-    where
-        M: prost::Message + Default,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = DomainResult<M>>,
-    {
-        let print = fingerprint(&format!("grpc:{method}"), request);
-        let idem = &self.shared.idempotency;
-        let ticket = match idem.begin(&self.idempotency_scope(), key, &print).await? {
-            Begin::Proceed(ticket) => ticket,
-            Begin::Replay(saved) => return replay(&saved).map(|m| (m, true)),
-        };
-        let result = op().await;
-        let (saved, retryable) = match &result {
-            Ok(message) => (
-                SavedResponse {
-                    status: 200,
-                    content_type: SAVED_OK.into(),
-                    location: None,
-                    body: message.encode_to_vec(),
-                },
-                false,
-            ),
-            Err(e) => {
-                let body = json!({"code": e.code.as_str(), "message": e.message, "details": e.details, "version_mismatch": e.version_mismatch});
-                let saved = SavedResponse {
-                    status: 400,
-                    content_type: SAVED_ERROR.into(),
-                    location: None,
-                    body: body.to_string().into_bytes(),
-                };
-                (saved, e.code.is_retryable())
-            }
-        };
-        idem.finish(ticket, saved, retryable).await;
-        result.map(|m| (m, false))
+        response
     }
 }
 
-/// The idempotency key in metadata, if any.
-pub fn idempotency_key<T>(req: &Request<T>) -> Option<String> {
-    req.metadata().get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{fffd}").to_string())
-}
-
-fn replay<M: prost::Message + Default>(saved: &SavedResponse) -> DomainResult<M> {
-    if saved.content_type == SAVED_OK {
-        return M::decode(saved.body.as_slice()).map_err(DomainError::internal);
-    }
-    let v: serde_json::Value = serde_json::from_slice(&saved.body).map_err(DomainError::internal)?;
-    let code = v["code"].as_str().and_then(ErrorCode::parse).unwrap_or(ErrorCode::Internal);
-    let mut e = DomainError::new(code, v["message"].as_str().unwrap_or_default());
-    e.version_mismatch = v["version_mismatch"].as_bool().unwrap_or(false);
-    e.details = v["details"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|d| FieldIssue::new(d["field"].as_str().unwrap_or_default(), d["issue"].as_str().unwrap_or_default()))
-        .collect();
-    Err(e)
+/// The outcome an operation of this kind always has; anything else is a bug, not the caller's.
+pub fn unexpected(call: &Call) -> Status {
+    call.fail(&DomainError::internal(anyhow::anyhow!("the operation answered an unexpected outcome")))
 }

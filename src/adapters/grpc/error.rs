@@ -43,6 +43,9 @@ pub fn status(e: &DomainError, request_id: &str) -> Status {
         details.set_retry_info(Some(Duration::from_secs(secs)));
     }
     let mut status = Status::with_error_details(code_of(e), e.message.clone(), details);
+    if e.replayed {
+        status.metadata_mut().insert("idempotent-replayed", tonic::metadata::MetadataValue::from_static("true"));
+    }
     if let Some(secs) = e.retry_after
         && let Ok(v) = secs.to_string().parse()
     {

@@ -19,7 +19,7 @@ impl pb::event_service_server::EventService for Grpc {
         let topics = Topic::parse_all(&r.topics).map_err(|e| call.fail(&e))?;
         let slot = call.stream_slot()?;
         let mut subscription =
-            self.shared.bus.subscribe(&call.actor(), r.after_event_id).await.map_err(|e| call.fail(&e))?;
+            self.shared.bus.subscribe(call.actor(), r.after_event_id).await.map_err(|e| call.fail(&e))?;
         let (tx, out) = channel(self.shared.stream_settings.ws_send_queue);
         tokio::spawn(async move {
             let _slot = slot;

@@ -96,6 +96,13 @@ impl Session {
     async fn command(&mut self, c: pb::LiveRequest) -> Option<pb::LiveResponse> {
         use pb::live_request::Command;
         let id = c.id;
+        // Subscribing and unsubscribing are operations charged to the caller's budget; acks
+        // are flow control and free.
+        if matches!(c.command, Some(Command::Subscribe(_) | Command::Unsubscribe(_)))
+            && let Err(e) = self.call.charge()
+        {
+            return Some(refused(&id, &e));
+        }
         match c.command {
             Some(Command::Subscribe(s)) => Some(match self.subscribe(s).await {
                 Ok(()) => ok(&id),
@@ -136,7 +143,7 @@ impl Session {
             return Err(e);
         }
         let topics = Topic::parse_all(&s.topics)?;
-        let subscription = self.call.shared.bus.subscribe(&self.call.actor(), s.after_event_id).await?;
+        let subscription = self.call.shared.bus.subscribe(self.call.actor(), s.after_event_id).await?;
         let (abort, registration) = AbortHandle::new_pair();
         let label: Arc<str> = name.as_str().into();
         let feed = futures::stream::unfold(subscription, |mut s| async move { Some((s.next().await, s)) })
@@ -150,7 +157,7 @@ impl Session {
         let (topics, _) = self.subs.get(name)?;
         match event {
             Ok(event) => {
-                let delivery = deliver(&self.call.actor(), topics, &event)?;
+                let delivery = deliver(self.call.actor(), topics, &event)?;
                 self.unacked.push_back(delivery.id);
                 let event = pb::LiveEvent { subscription: name.to_string(), event: Some(convert::event(delivery)) };
                 Some(pb::LiveResponse { kind: Some(pb::live_response::Kind::Event(event)) })

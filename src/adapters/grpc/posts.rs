@@ -1,15 +1,17 @@
 //! `polyport.v1.PostService`: unary CRUD, `ListPosts` as a server stream and `ImportPosts` as a
 //! client stream, over the core's PostService.
 
-use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::call::{Call, idempotency_key};
+use super::call::{Call, unexpected};
 use super::stream::{Out, channel, ended};
+use super::users::paging;
 use super::{Grpc, convert, pb};
 use crate::domain::error::{DomainError, DomainResult, ErrorCode};
+use crate::domain::page::MAX_LIMIT;
 use crate::domain::post::{NewPost, PostFilter, PostPatch};
 use crate::platform::cursor::posts_context;
+use crate::platform::operations::{Operation, Outcome};
 
 /// Most rows one ImportPosts call accepts; the row after them fails and ends the import.
 pub const MAX_IMPORT_ROWS: usize = 1000;
@@ -38,6 +40,13 @@ fn patch(r: &pb::UpdatePostRequest) -> DomainResult<PostPatch> {
     Ok(patch)
 }
 
+async fn post(call: &Call, op: Operation) -> Result<Response<pb::Post>, Status> {
+    match call.run(op).await? {
+        (Outcome::Post(p), replayed) => Ok(call.respond(convert::post(p), replayed)),
+        _ => Err(unexpected(call)),
+    }
+}
+
 fn row_error(e: &DomainError) -> pb::RowError {
     pb::RowError {
         code: e.code.as_str().to_string(),
@@ -54,21 +63,22 @@ impl Grpc {
         index: usize,
         row: pb::ImportPostsRequest,
     ) -> pb::ImportRowResult {
-        let key = none_if_empty(row.idempotency_key.clone()).or_else(|| call_key.map(|k| format!("{k}#{index}")));
-        let create = || async {
-            let input = NewPost { title: row.title.clone(), body: row.body.clone(), tags: row.tags.clone() };
-            Ok(convert::post(self.shared.core.posts.create(call.actor(), input).await?))
-        };
+        let key = none_if_empty(row.idempotency_key).or_else(|| call_key.map(|k| format!("{k}#{index}")));
+        let op = Operation::CreatePost(NewPost { title: row.title, body: row.body, tags: row.tags });
         let outcome = match call.charge() {
             Err(e) => Err(e),
-            Ok(()) => match &key {
-                Some(k) => call.run_once("ImportPosts/row", k, &row.encode_to_vec(), create).await,
-                None => create().await.map(|p| (p, false)),
-            },
+            Ok(()) => self.shared.ops.run(&call.admitted, op, key.as_deref()).await,
         };
         let index = index as i32;
         match outcome {
-            Ok((post, replayed)) => pb::ImportRowResult { index, post_id: post.id, replayed, error: None },
+            Ok((Outcome::Post(post), replayed)) => {
+                pb::ImportRowResult { index, post_id: post.id, replayed, error: None }
+            }
+            Ok(_) => pb::ImportRowResult {
+                index,
+                error: Some(row_error(&DomainError::internal(anyhow::anyhow!("unexpected outcome")))),
+                ..Default::default()
+            },
             Err(e) => pb::ImportRowResult { index, error: Some(row_error(&e)), ..Default::default() },
         }
     }
@@ -80,19 +90,13 @@ impl pb::post_service_server::PostService for Grpc {
 
     async fn create_post(&self, req: Request<pb::CreatePostRequest>) -> Result<Response<pb::Post>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let key = idempotency_key(&req);
         let r = req.into_inner();
-        call.once("CreatePost", key, &r.encode_to_vec(), || async {
-            let input = NewPost { title: r.title.clone(), body: r.body.clone(), tags: r.tags.clone() };
-            Ok(convert::post(self.shared.core.posts.create(call.actor(), input).await?))
-        })
-        .await
+        post(&call, Operation::CreatePost(NewPost { title: r.title, body: r.body, tags: r.tags })).await
     }
 
     async fn get_post(&self, req: Request<pb::GetPostRequest>) -> Result<Response<pb::Post>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let post = self.shared.core.posts.get(call.actor(), &req.get_ref().id).await.map_err(|e| call.fail(&e))?;
-        Ok(call.reply(convert::post(post)))
+        post(&call, Operation::GetPost { id: req.into_inner().id }).await
     }
 
     async fn list_posts(&self, req: Request<pb::ListPostsRequest>) -> Result<Response<Self::ListPostsStream>, Status> {
@@ -101,7 +105,8 @@ impl pb::post_service_server::PostService for Grpc {
         let filter = PostFilter::parse(none_if_empty(r.author_id), none_if_empty(r.status), none_if_empty(r.tag))
             .map_err(|e| call.fail(&e))?;
         let context = posts_context(&filter);
-        let mut page = self.page(&call, &context, 100, &r.cursor)?;
+        let mut page =
+            self.shared.ops.page(&context, paging(MAX_LIMIT as i32, &r.cursor)).map_err(|e| call.fail(&e))?;
         let slot = call.stream_slot()?;
         let (tx, out) = channel(64);
         let mut remaining = if r.limit > 0 { r.limit as usize } else { usize::MAX };
@@ -111,7 +116,7 @@ impl pb::post_service_server::PostService for Grpc {
             let end = ended(&call, false);
             tokio::pin!(end);
             while remaining > 0 {
-                page.limit = page.limit.min(remaining.min(100) as u32);
+                page.limit = page.limit.min(remaining.min(MAX_LIMIT as usize) as u32);
                 let found = tokio::select! {
                     found = grpc.shared.core.posts.list(call.actor(), &filter, &page) => found,
                     status = &mut end => { let _ = tx.send(Err(status)).await; return; }
@@ -143,33 +148,21 @@ impl pb::post_service_server::PostService for Grpc {
 
     async fn update_post(&self, req: Request<pb::UpdatePostRequest>) -> Result<Response<pb::Post>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let key = idempotency_key(&req);
         let r = req.into_inner();
-        call.once("UpdatePost", key, &r.encode_to_vec(), || async {
-            let p = patch(&r)?;
-            Ok(convert::post(self.shared.core.posts.update(call.actor(), &r.id, p, r.expected_version).await?))
-        })
-        .await
+        let p = patch(&r).map_err(|e| call.fail(&e))?;
+        post(&call, Operation::UpdatePost { id: r.id, patch: p, expected_version: r.expected_version }).await
     }
 
     async fn publish_post(&self, req: Request<pb::PublishPostRequest>) -> Result<Response<pb::Post>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let key = idempotency_key(&req);
         let r = req.into_inner();
-        call.once("PublishPost", key, &r.encode_to_vec(), || async {
-            Ok(convert::post(self.shared.core.posts.publish(call.actor(), &r.id, r.expected_version).await?))
-        })
-        .await
+        post(&call, Operation::PublishPost { id: r.id, expected_version: r.expected_version }).await
     }
 
     async fn unpublish_post(&self, req: Request<pb::UnpublishPostRequest>) -> Result<Response<pb::Post>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let key = idempotency_key(&req);
         let r = req.into_inner();
-        call.once("UnpublishPost", key, &r.encode_to_vec(), || async {
-            Ok(convert::post(self.shared.core.posts.unpublish(call.actor(), &r.id, r.expected_version).await?))
-        })
-        .await
+        post(&call, Operation::UnpublishPost { id: r.id, expected_version: r.expected_version }).await
     }
 
     async fn delete_post(
@@ -177,13 +170,9 @@ impl pb::post_service_server::PostService for Grpc {
         req: Request<pb::DeletePostRequest>,
     ) -> Result<Response<pb::DeletePostResponse>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let key = idempotency_key(&req);
         let r = req.into_inner();
-        call.once("DeletePost", key, &r.encode_to_vec(), || async {
-            self.shared.core.posts.delete(call.actor(), &r.id, r.expected_version).await?;
-            Ok(pb::DeletePostResponse { deleted: true })
-        })
-        .await
+        let (_, replayed) = call.run(Operation::DeletePost { id: r.id, expected_version: r.expected_version }).await?;
+        Ok(call.respond(pb::DeletePostResponse { deleted: true }, replayed))
     }
 
     async fn import_posts(
@@ -192,7 +181,7 @@ impl pb::post_service_server::PostService for Grpc {
     ) -> Result<Response<pb::ImportPostsResponse>, Status> {
         let call = Call::open(&self.shared, &req).await?;
         call.actor().require_user().map_err(|e| call.fail(&e))?;
-        let call_key = idempotency_key(&req);
+        let call_key = call.idempotency_key.clone();
         let mut rows = req.into_inner();
         let mut summary = pb::ImportPostsResponse::default();
         while let Some(row) = rows.message().await.map_err(super::error::from_codec)? {

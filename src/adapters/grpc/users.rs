@@ -1,22 +1,23 @@
-//! `polyport.v1.UserService`: registration, profiles and administration over the core.
+//! `polyport.v1.UserService`: registration, profiles and administration, as canonical
+//! operations.
 
-use prost::Message;
 use tonic::{Request, Response, Status};
 
-use super::call::{Call, idempotency_key};
+use super::call::{Call, unexpected};
 use super::{Grpc, convert, pb};
-use crate::domain::page::PageRequest;
 use crate::domain::user::{RegisterUser, UserPatch};
-use crate::platform::cursor::USERS_CONTEXT;
+use crate::platform::operations::{Operation, Outcome, Paging};
 
-impl Grpc {
-    /// A page request from the wire's `limit` (0: default) and opaque `cursor`.
-    pub(super) fn page(&self, call: &Call, context: &str, limit: i32, cursor: &str) -> Result<PageRequest, Status> {
-        let after = match cursor {
-            "" => None,
-            c => Some(self.shared.cursors.decode(context, c).map_err(|e| call.fail(&e))?),
-        };
-        Ok(PageRequest::new((limit != 0).then_some(i64::from(limit)), after))
+/// The wire's `limit` (0: the default) and opaque `cursor` ("" : the first page).
+pub(super) fn paging(limit: i32, cursor: &str) -> Paging {
+    Paging { limit: (limit != 0).then_some(i64::from(limit)), cursor: (!cursor.is_empty()).then(|| cursor.to_string()) }
+}
+
+async fn user(call: &Call, op: Operation) -> Result<Response<pb::User>, Status> {
+    match call.run(op).await? {
+        (Outcome::User(u), replayed) => Ok(call.respond(convert::user(u), replayed)),
+        (Outcome::UserView(v), replayed) => Ok(call.respond(convert::user_view(v), replayed)),
+        _ => Err(unexpected(call)),
     }
 }
 
@@ -24,49 +25,39 @@ impl Grpc {
 impl pb::user_service_server::UserService for Grpc {
     async fn register(&self, req: Request<pb::RegisterRequest>) -> Result<Response<pb::User>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let key = idempotency_key(&req);
         let r = req.into_inner();
-        call.once("Register", key, &r.encode_to_vec(), || async {
-            let input = RegisterUser { email: r.email.clone(), name: r.name.clone(), password: r.password.clone() };
-            Ok(convert::user(self.shared.core.users.register(input).await?))
-        })
-        .await
+        user(&call, Operation::Register(RegisterUser { email: r.email, name: r.name, password: r.password })).await
     }
 
     async fn get_me(&self, req: Request<pb::GetMeRequest>) -> Result<Response<pb::User>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let me = self.shared.core.users.me(call.actor()).await.map_err(|e| call.fail(&e))?;
-        Ok(call.reply(convert::user(me)))
+        user(&call, Operation::Me).await
     }
 
     async fn get_user(&self, req: Request<pb::GetUserRequest>) -> Result<Response<pb::User>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let view = self.shared.core.users.get(call.actor(), &req.get_ref().id).await.map_err(|e| call.fail(&e))?;
-        Ok(call.reply(convert::user_view(view)))
+        user(&call, Operation::GetUser { id: req.into_inner().id }).await
     }
 
     async fn list_users(&self, req: Request<pb::ListUsersRequest>) -> Result<Response<pb::ListUsersResponse>, Status> {
         let call = Call::open(&self.shared, &req).await?;
         let r = req.get_ref();
-        let page = self.page(&call, USERS_CONTEXT, r.limit, &r.cursor)?;
-        let found = self.shared.core.users.list(call.actor(), &page).await.map_err(|e| call.fail(&e))?;
-        let next = found.next_after.as_deref().map(|a| self.shared.cursors.encode(USERS_CONTEXT, a));
+        let (Outcome::Users(page), _) = call.run(Operation::ListUsers(paging(r.limit, &r.cursor))).await? else {
+            return Err(unexpected(&call));
+        };
+        let has_more = page.has_more();
         Ok(call.reply(pb::ListUsersResponse {
-            data: found.items.into_iter().map(convert::user_view).collect(),
-            has_more: next.is_some(),
-            next_cursor: next.unwrap_or_default(),
+            data: page.items.into_iter().map(convert::user_view).collect(),
+            has_more,
+            next_cursor: page.next_cursor.unwrap_or_default(),
         }))
     }
 
     async fn update_user(&self, req: Request<pb::UpdateUserRequest>) -> Result<Response<pb::User>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let key = idempotency_key(&req);
         let r = req.into_inner();
-        call.once("UpdateUser", key, &r.encode_to_vec(), || async {
-            let patch = UserPatch { email: r.email.clone(), name: r.name.clone(), role: r.role.clone() };
-            Ok(convert::user(self.shared.core.users.update(call.actor(), &r.id, patch, r.expected_version).await?))
-        })
-        .await
+        let patch = UserPatch { email: r.email, name: r.name, role: r.role };
+        user(&call, Operation::UpdateUser { id: r.id, patch, expected_version: r.expected_version }).await
     }
 
     async fn delete_user(
@@ -74,8 +65,8 @@ impl pb::user_service_server::UserService for Grpc {
         req: Request<pb::DeleteUserRequest>,
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let r = req.get_ref();
-        self.shared.core.users.delete(call.actor(), &r.id, r.expected_version).await.map_err(|e| call.fail(&e))?;
-        Ok(call.reply(pb::DeleteUserResponse { deleted: true }))
+        let r = req.into_inner();
+        let (_, replayed) = call.run(Operation::DeleteUser { id: r.id, expected_version: r.expected_version }).await?;
+        Ok(call.respond(pb::DeleteUserResponse { deleted: true }, replayed))
     }
 }

@@ -1,27 +1,55 @@
-//! Request facts handlers need: the caller and `If-Match` / `If-None-Match`.
+//! Request facts handlers need: the caller (with its idempotency key) and `If-Match` /
+//! `If-None-Match`; and running a canonical operation.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 
 use super::error::ApiError;
+use crate::adapters::Shared;
 use crate::domain::error::DomainError;
-use crate::domain::policy::Actor;
+use crate::platform::admission::Admitted;
+use crate::platform::operations::{Operation, Outcome};
 
-/// The authenticated caller, put in place by the gate middleware.
+/// The admitted caller (put in place by the gate) and the request's `Idempotency-Key`.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Actor);
+pub struct Caller {
+    pub admitted: Admitted,
+    pub idempotency_key: Option<String>,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<crate::platform::admission::Admitted>()
-            .map(|a| Caller(a.auth.actor.clone()))
-            .ok_or_else(|| ApiError(DomainError::internal(anyhow::anyhow!("route mounted without the auth gate"))))
+        let admitted =
+            parts.extensions.get::<Admitted>().cloned().ok_or_else(|| {
+                ApiError(DomainError::internal(anyhow::anyhow!("route mounted without the auth gate")))
+            })?;
+        let idempotency_key =
+            crate::adapters::request::header_str(&parts.headers, "idempotency-key").map(str::to_string);
+        Ok(Caller { admitted, idempotency_key })
     }
+}
+
+impl Caller {
+    /// Runs a canonical operation for this caller (idempotent with the key).
+    pub async fn run(&self, s: &Shared, op: Operation) -> Result<(Outcome, bool), ApiError> {
+        s.ops.run(&self.admitted, op, self.idempotency_key.as_deref()).await.map_err(ApiError)
+    }
+}
+
+/// The outcome an operation of this kind always has; anything else is a bug.
+pub fn unexpected() -> ApiError {
+    ApiError(DomainError::internal(anyhow::anyhow!("the operation answered an unexpected outcome")))
+}
+
+/// Marks a replayed answer `idempotent-replayed: true`.
+pub fn replayed(mut response: axum::response::Response, replayed: bool) -> axum::response::Response {
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
 }
 
 /// The strong ETag of a version (`"v3"`), with a suffix for alternative representations.

@@ -4,10 +4,8 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::error::{ApiError, ApiResult};
 use super::extract::{Preconditions, etag};
-use crate::adapters::Shared;
-use crate::domain::page::{Page, PageRequest};
+use crate::platform::operations::Listed;
 
 /// A single resource with its ETag (and `Location` when created).
 pub fn resource<T: Serialize>(
@@ -41,31 +39,13 @@ pub fn conditional<T: Serialize>(pre: &Preconditions, version: i64, variant: &st
     resource(StatusCode::OK, version, variant, body, None)
 }
 
-impl Shared {
-    /// Decodes an opaque cursor for the list named `context` and clamps the limit.
-    pub(super) fn page_request(
-        &self,
-        context: &str,
-        limit: Option<i64>,
-        cursor: Option<String>,
-    ) -> ApiResult<PageRequest> {
-        let after = match cursor.filter(|c| !c.is_empty()) {
-            Some(c) => Some(self.cursors.decode(context, &c).map_err(ApiError)?),
-            None => None,
-        };
-        Ok(PageRequest::new(limit, after))
-    }
-}
-
 /// A page as `{data, next_cursor, has_more}` plus an RFC 8288 `Link: <…>; rel="next"`.
 pub fn page<T, W: Serialize>(
-    shared: &Shared,
     uri: &Uri,
-    context: &str,
-    page: Page<T>,
+    page: Listed<T>,
     wrap: impl FnOnce(Vec<T>, Option<String>, bool) -> W,
 ) -> Response {
-    let next_cursor = page.next_after.as_deref().map(|after| shared.cursors.encode(context, after));
+    let next_cursor = page.next_cursor;
     let link = next_cursor.as_ref().map(|c| next_link(uri, c));
     let has_more = next_cursor.is_some();
     let mut response = axum::Json(wrap(page.items, next_cursor, has_more)).into_response();

@@ -2,42 +2,52 @@
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
-use super::dto::{
-    PageParams, PostList, PostOut, RegisterRequest, UpdateUserRequest, UserList, UserOut, UserPostsParams,
-};
+use super::dto::{PageParams, PostList, RegisterRequest, UpdateUserRequest, UserList, UserOut, UserPostsParams};
 use super::error::{ApiResult, Json, Path, Query};
-use super::extract::{Caller, Preconditions};
+use super::extract::{Caller, Preconditions, replayed, unexpected};
 use super::respond::{conditional, page, resource};
 use crate::adapters::Shared;
 use crate::domain::post::PostFilter;
 use crate::domain::service::UserView;
+use crate::platform::operations::{Operation, Outcome, Paging};
 
 fn variant(view: &UserView) -> &'static str {
     if matches!(view, UserView::Full(_)) { "" } else { "-public" }
 }
 
+fn user((outcome, replay): (Outcome, bool)) -> ApiResult<Response> {
+    let Outcome::User(user) = outcome else { return Err(unexpected()) };
+    Ok(replayed(resource(StatusCode::OK, user.version, "", UserOut::from(user), None), replay))
+}
+
 /// Register a new member.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = RegisterRequest,
     responses((status = 201, body = UserOut, headers(("location" = String), ("etag" = String)))))]
-pub async fn register(State(s): State<Shared>, Json(req): Json<RegisterRequest>) -> ApiResult<Response> {
-    let user = s.core.users.register(req.into()).await?;
+pub async fn register(
+    State(s): State<Shared>,
+    caller: Caller,
+    Json(req): Json<RegisterRequest>,
+) -> ApiResult<Response> {
+    let (Outcome::User(user), replay) = caller.run(&s, Operation::Register(req.into())).await? else {
+        return Err(unexpected());
+    };
     let location = format!("/api/v1/users/{}", user.id);
-    Ok(resource(StatusCode::CREATED, user.version, "", UserOut::from(user), Some(location)))
+    Ok(replayed(resource(StatusCode::CREATED, user.version, "", UserOut::from(user), Some(location)), replay))
 }
 
 /// List users: admins see every field, everyone else public profiles.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageParams), responses((status = 200, body = UserList)))]
 pub async fn list(
     State(s): State<Shared>,
-    Caller(actor): Caller,
+    caller: Caller,
     uri: Uri,
     Query(q): Query<PageParams>,
 ) -> ApiResult<Response> {
-    let req = s.page_request("users", q.limit, q.cursor)?;
-    let users = s.core.users.list(&actor, &req).await?;
-    Ok(page(&s, &uri, "users", users, |data, next_cursor, has_more| UserList {
+    let op = Operation::ListUsers(Paging { limit: q.limit, cursor: q.cursor });
+    let (Outcome::Users(users), _) = caller.run(&s, op).await? else { return Err(unexpected()) };
+    Ok(page(&uri, users, |data, next_cursor, has_more| UserList {
         data: data.into_iter().map(UserOut::from).collect(),
         next_cursor,
         has_more,
@@ -46,8 +56,8 @@ pub async fn list(
 
 /// The caller's own profile.
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", responses((status = 200, body = UserOut)))]
-pub async fn me(State(s): State<Shared>, Caller(actor): Caller, pre: Preconditions) -> ApiResult<Response> {
-    let user = s.core.users.me(&actor).await?;
+pub async fn me(State(s): State<Shared>, caller: Caller, pre: Preconditions) -> ApiResult<Response> {
+    let (Outcome::User(user), _) = caller.run(&s, Operation::Me).await? else { return Err(unexpected()) };
     Ok(conditional(&pre, user.version, "", UserOut::from(user)))
 }
 
@@ -56,11 +66,13 @@ pub async fn me(State(s): State<Shared>, Caller(actor): Caller, pre: Preconditio
     responses((status = 200, body = UserOut, headers(("etag" = String))), (status = 304)))]
 pub async fn get(
     State(s): State<Shared>,
-    Caller(actor): Caller,
+    caller: Caller,
     pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let view = s.core.users.get(&actor, &id).await?;
+    let (Outcome::UserView(view), _) = caller.run(&s, Operation::GetUser { id }).await? else {
+        return Err(unexpected());
+    };
     Ok(conditional(&pre, view.version(), variant(&view), UserOut::from(view)))
 }
 
@@ -69,25 +81,25 @@ pub async fn get(
     responses((status = 200, body = UserOut)))]
 pub async fn update(
     State(s): State<Shared>,
-    Caller(actor): Caller,
+    caller: Caller,
     pre: Preconditions,
     Path(id): Path<String>,
     Json(req): Json<UpdateUserRequest>,
 ) -> ApiResult<Response> {
-    let user = s.core.users.update(&actor, &id, req.into(), pre.expected_version()?).await?;
-    Ok(resource(StatusCode::OK, user.version, "", UserOut::from(user), None))
+    let op = Operation::UpdateUser { id, patch: req.into(), expected_version: pre.expected_version()? };
+    user(caller.run(&s, op).await?)
 }
 
 /// Delete a user with their posts, keys and sessions (admins only).
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)), responses((status = 204)))]
 pub async fn delete(
     State(s): State<Shared>,
-    Caller(actor): Caller,
+    caller: Caller,
     pre: Preconditions,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    s.core.users.delete(&actor, &id, pre.expected_version()?).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    let (_, replay) = caller.run(&s, Operation::DeleteUser { id, expected_version: pre.expected_version()? }).await?;
+    Ok(replayed(StatusCode::NO_CONTENT.into_response(), replay))
 }
 
 /// A user's posts the caller may read.
@@ -95,19 +107,12 @@ pub async fn delete(
     responses((status = 200, body = PostList)))]
 pub async fn posts(
     State(s): State<Shared>,
-    Caller(actor): Caller,
+    caller: Caller,
     uri: Uri,
     Path(id): Path<String>,
     Query(q): Query<UserPostsParams>,
 ) -> ApiResult<Response> {
-    let mut filter = PostFilter::parse(None, q.status, q.tag)?;
-    filter.author_id = Some(id.clone());
-    let context = super::posts::context(&filter);
-    let req = s.page_request(&context, q.limit, q.cursor)?;
-    let posts = s.core.posts.list_by_author(&actor, &id, &filter, &req).await?;
-    Ok(page(&s, &uri, &context, posts, |data, next_cursor, has_more| PostList {
-        data: data.into_iter().map(PostOut::from).collect(),
-        next_cursor,
-        has_more,
-    }))
+    let filter = PostFilter::parse(None, q.status, q.tag)?;
+    let op = Operation::ListUserPosts { user_id: id, filter, paging: Paging { limit: q.limit, cursor: q.cursor } };
+    super::posts::post_page(&uri, caller.run(&s, op).await?.0)
 }

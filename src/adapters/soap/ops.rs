@@ -1,109 +1,96 @@
-//! SOAP operation handlers: request element -> domain request -> one core call -> response
-//! element. Authorization, validation and events live in the core.
+//! SOAP operations: request element -> canonical operation -> outcome -> response element.
+//! Authorization, validation and events live in the core; paging and idempotency in platform.
 
 use super::envelope::Version;
 use super::input::Input;
 use super::schema::{OpId, Operation};
 use super::writer::{self, XmlOut, response};
 use crate::adapters::Shared;
-use crate::domain::error::DomainResult;
-use crate::domain::page::{Page, PageRequest};
-use crate::domain::policy::Actor;
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::post::{NewPost, Post, PostFilter, PostPatch};
-use crate::domain::service::{ClientInfo, UserView};
+use crate::domain::service::UserView;
 use crate::domain::user::{RegisterUser, UserPatch};
+use crate::platform::admission::Admitted;
+use crate::platform::operations::{Listed, Operation as CanonicalOp, Outcome, Paging};
 
 /// One call: who asks, in which SOAP version, for which operation, with which input.
 pub struct Call<'a> {
     pub shared: &'a Shared,
-    pub actor: &'a Actor,
-    pub client: &'a ClientInfo,
+    pub caller: &'a Admitted,
     pub version: Version,
     pub op: &'static Operation,
     pub input: Input<'a>,
+    pub idempotency_key: Option<String>,
 }
 
-/// Runs the operation; the response envelope bytes on success.
-pub async fn dispatch(c: Call<'_>) -> DomainResult<Vec<u8>> {
-    let (s, a, i) = (c.shared, c.actor, &c.input);
-    let one_post = |post: Post| response(c.version, c.op, |out| writer::post(out, "post", &post));
-    match c.op.id {
-        OpId::Login => {
-            let pair = s.core.auth.login(&i.text("email"), &i.text("password"), c.client).await?;
-            Ok(response(c.version, c.op, |out| {
-                out.leaf("accessToken", &pair.access_token).leaf("tokenType", "Bearer");
-                out.leaf("expiresIn", &pair.expires_in.to_string()).leaf("refreshToken", &pair.refresh_token);
-            }))
+/// Runs the operation; the response envelope bytes on success, and whether they replay an
+/// earlier call's outcome.
+pub async fn dispatch(c: Call<'_>) -> DomainResult<(Vec<u8>, bool)> {
+    let operation = operation(c.op.id, &c.input)?;
+    let (outcome, replayed) = c.shared.ops.run(c.caller, operation, c.idempotency_key.as_deref()).await?;
+    let (version, op) = (c.version, c.op);
+    let bytes = match outcome {
+        Outcome::Tokens(pair) => response(version, op, |out| {
+            out.leaf("accessToken", &pair.access_token).leaf("tokenType", "Bearer");
+            out.leaf("expiresIn", &pair.expires_in.to_string()).leaf("refreshToken", &pair.refresh_token);
+        }),
+        Outcome::User(user) => response(version, op, |out| writer::user(out, "user", &user)),
+        Outcome::UserView(view) => response(version, op, |out| writer::user_view(out, "user", &view)),
+        Outcome::Users(page) => list(version, op, page, |out, u: &UserView| writer::user_view(out, "user", u)),
+        Outcome::Post(post) => response(version, op, |out| writer::post(out, "post", &post)),
+        Outcome::Posts(page) => list(version, op, page, |out, p: &Post| writer::post(out, "post", p)),
+        Outcome::Done => response(version, op, |_| {}),
+        Outcome::ApiKey(_) | Outcome::ApiKeys(_) => {
+            return Err(DomainError::internal(anyhow::anyhow!("SOAP has no API key operations")));
         }
-        OpId::Register => {
-            let input = RegisterUser { email: i.text("email"), name: i.text("name"), password: i.text("password") };
-            let user = s.core.users.register(input).await?;
-            Ok(response(c.version, c.op, |out| writer::user(out, "user", &user)))
-        }
-        OpId::GetUser => {
-            let view = s.core.users.get(a, &i.id("id")?).await?;
-            Ok(response(c.version, c.op, |out| writer::user_view(out, "user", &view)))
-        }
-        OpId::ListUsers => {
-            let req = page_request(s, USERS, i)?;
-            let page = s.core.users.list(a, &req).await?;
-            Ok(list(c.version, c.op, s, USERS, page, |out, u: &UserView| writer::user_view(out, "user", u)))
-        }
-        OpId::UpdateUser => {
-            let patch = UserPatch { email: i.opt("email"), name: i.opt("name"), role: i.opt("role") };
-            let user = s.core.users.update(a, &i.id("id")?, patch, i.int("expectedVersion")).await?;
-            Ok(response(c.version, c.op, |out| writer::user(out, "user", &user)))
-        }
-        OpId::DeleteUser => {
-            s.core.users.delete(a, &i.id("id")?, i.int("expectedVersion")).await?;
-            Ok(response(c.version, c.op, |_| {}))
-        }
-        OpId::GetPost => Ok(one_post(s.core.posts.get(a, &i.id("id")?).await?)),
-        OpId::ListPosts => {
-            let filter = PostFilter::parse(i.opt("authorId"), i.opt("status"), i.opt("tag"))?;
-            let context = posts_context(&filter);
-            let req = page_request(s, &context, i)?;
-            let page = s.core.posts.list(a, &filter, &req).await?;
-            Ok(list(c.version, c.op, s, &context, page, |out, p: &Post| writer::post(out, "post", p)))
-        }
-        OpId::CreatePost => {
-            let input =
-                NewPost { title: i.text("title"), body: i.text("body"), tags: i.tags("tags").unwrap_or_default() };
-            Ok(one_post(s.core.posts.create(a, input).await?))
-        }
-        OpId::UpdatePost => {
-            let patch = PostPatch { title: i.opt("title"), body: i.opt("body"), tags: i.tags("tags") };
-            Ok(one_post(s.core.posts.update(a, &i.id("id")?, patch, i.int("expectedVersion")).await?))
-        }
-        OpId::PublishPost => Ok(one_post(s.core.posts.publish(a, &i.id("id")?, i.int("expectedVersion")).await?)),
-        OpId::UnpublishPost => Ok(one_post(s.core.posts.unpublish(a, &i.id("id")?, i.int("expectedVersion")).await?)),
-        OpId::DeletePost => {
-            s.core.posts.delete(a, &i.id("id")?, i.int("expectedVersion")).await?;
-            Ok(response(c.version, c.op, |_| {}))
-        }
-    }
-}
-
-use crate::platform::cursor::{USERS_CONTEXT as USERS, posts_context};
-
-fn page_request(s: &Shared, context: &str, i: &Input<'_>) -> DomainResult<PageRequest> {
-    let after = match i.opt("cursor").filter(|c| !c.is_empty()) {
-        Some(cursor) => Some(s.cursors.decode(context, cursor.trim())?),
-        None => None,
     };
-    Ok(PageRequest::new(i.int("limit"), after))
+    Ok((bytes, replayed))
+}
+
+/// The canonical operation of a SOAP operation, from its request element.
+fn operation(id: OpId, i: &Input<'_>) -> DomainResult<CanonicalOp> {
+    let paging = || Paging { limit: i.int("limit"), cursor: i.opt("cursor") };
+    Ok(match id {
+        OpId::Login => CanonicalOp::Login { email: i.text("email"), password: i.text("password") },
+        OpId::Register => CanonicalOp::Register(RegisterUser {
+            email: i.text("email"),
+            name: i.text("name"),
+            password: i.text("password"),
+        }),
+        OpId::GetUser => CanonicalOp::GetUser { id: i.id("id")? },
+        OpId::ListUsers => CanonicalOp::ListUsers(paging()),
+        OpId::UpdateUser => CanonicalOp::UpdateUser {
+            id: i.id("id")?,
+            patch: UserPatch { email: i.opt("email"), name: i.opt("name"), role: i.opt("role") },
+            expected_version: i.int("expectedVersion"),
+        },
+        OpId::DeleteUser => CanonicalOp::DeleteUser { id: i.id("id")?, expected_version: i.int("expectedVersion") },
+        OpId::GetPost => CanonicalOp::GetPost { id: i.id("id")? },
+        OpId::ListPosts => CanonicalOp::ListPosts {
+            filter: PostFilter::parse(i.opt("authorId"), i.opt("status"), i.opt("tag"))?,
+            paging: paging(),
+        },
+        OpId::CreatePost => CanonicalOp::CreatePost(NewPost {
+            title: i.text("title"),
+            body: i.text("body"),
+            tags: i.tags("tags").unwrap_or_default(),
+        }),
+        OpId::UpdatePost => CanonicalOp::UpdatePost {
+            id: i.id("id")?,
+            patch: PostPatch { title: i.opt("title"), body: i.opt("body"), tags: i.tags("tags") },
+            expected_version: i.int("expectedVersion"),
+        },
+        OpId::PublishPost => CanonicalOp::PublishPost { id: i.id("id")?, expected_version: i.int("expectedVersion") },
+        OpId::UnpublishPost => {
+            CanonicalOp::UnpublishPost { id: i.id("id")?, expected_version: i.int("expectedVersion") }
+        }
+        OpId::DeletePost => CanonicalOp::DeletePost { id: i.id("id")?, expected_version: i.int("expectedVersion") },
+    })
 }
 
 /// `<item/>* <nextCursor/>? <hasMore/>` with the opaque cursor of the page.
-fn list<T>(
-    version: Version,
-    op: &Operation,
-    s: &Shared,
-    context: &str,
-    page: Page<T>,
-    item: impl Fn(&mut XmlOut, &T),
-) -> Vec<u8> {
-    let next = page.next_after.as_deref().map(|after| s.cursors.encode(context, after));
+fn list<T>(version: Version, op: &Operation, page: Listed<T>, item: impl Fn(&mut XmlOut, &T)) -> Vec<u8> {
+    let next = page.next_cursor;
     response(version, op, |out| {
         for it in &page.items {
             item(out, it);

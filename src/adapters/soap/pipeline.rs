@@ -1,7 +1,7 @@
 //! The `POST /soap` pipeline, in order: read the body within the limit, parse the envelope,
 //! header blocks (MustUnderstand), operation and action, credentials (HTTP header or
-//! WS-Security), the shared rate-limit budget, the request element, idempotency, one core
-//! call, and the answer in the SOAP version that was asked.
+//! WS-Security) and admission, the request element, the canonical operation (idempotent with
+//! an `IdempotencyKey` header block), and the answer in the SOAP version that was asked.
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -19,11 +19,9 @@ use super::security;
 use crate::adapters::request::{declares_more_than, header_str};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::policy::Actor;
-use crate::domain::ports::SavedResponse;
 use crate::domain::service::ClientInfo;
 use crate::platform::admission::Presented;
 use crate::platform::authn::Authenticated;
-use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::metrics::CodeLabels;
 use crate::platform::ratelimit::Decision;
 
@@ -185,44 +183,16 @@ async fn serve(
     let verdict = s.shared.admission.admit_with(auth, ip, 1);
     *decision = Some(verdict.decision);
     let admitted = verdict.admitted.map_err(|e| Fault::domain(v, e))?;
-    let actor = admitted.auth.actor.clone();
     let input = Input::read(&env.body, op.input).map_err(|e| Fault::domain(v, e))?;
-    let run = || async {
-        let call = Call { shared: &s.shared, actor: &actor, client, version: v, op, input };
-        match dispatch(call).await {
-            Ok(bytes) => Reply::ok(v, bytes),
-            Err(e) => Reply::from(Fault::domain(v, e)),
+    let call =
+        Call { shared: &s.shared, caller: &admitted, version: v, op, input, idempotency_key: blocks.idempotency_key };
+    Ok(match dispatch(call).await {
+        Ok((bytes, replayed)) => Reply { replayed, ..Reply::ok(v, bytes) },
+        Err(e) => {
+            let replayed = e.replayed;
+            Reply { replayed, ..Reply::from(Fault::domain(v, e)) }
         }
-    };
-    let Some(key) = blocks.idempotency_key else { return Ok(run().await) };
-    let scope = admitted.idempotency_scope();
-    let mut canonical = v.namespace().as_bytes().to_vec();
-    env.body.canonical(&mut canonical);
-    let print = fingerprint(&format!("soap:{}", op.name), &canonical);
-    let ticket = match s.shared.idempotency.begin(&scope, &key, &print).await.map_err(|e| Fault::domain(v, e))? {
-        Begin::Proceed(ticket) => ticket,
-        Begin::Replay(saved) => {
-            return Ok(Reply {
-                status: StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK),
-                content_type: saved.content_type,
-                body: saved.body,
-                retry_after: None,
-                replayed: true,
-                error: None,
-            });
-        }
-    };
-    let reply = run().await;
-    let saved = SavedResponse {
-        status: reply.status.as_u16(),
-        content_type: reply.content_type.clone(),
-        location: None,
-        body: reply.body.clone(),
-    };
-    let retryable =
-        reply.error.and_then(crate::domain::ErrorCode::parse).is_some_and(crate::domain::ErrorCode::is_retryable);
-    s.shared.idempotency.finish(ticket, saved, retryable).await;
-    Ok(reply)
+    })
 }
 
 /// Media type, header blocks, operation and action: everything checked before credentials.

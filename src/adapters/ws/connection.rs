@@ -20,12 +20,8 @@ use crate::adapters::Shared;
 use crate::domain::delivery::{Topic, deliver, listens};
 use crate::domain::error::{DomainError, DomainResult, ErrorCode};
 use crate::domain::events::StoredEvent;
-use crate::domain::ports::SavedResponse;
-use crate::domain::service::ClientInfo;
 use crate::platform::admission::Admitted;
-use crate::platform::authn::Authenticated;
 use crate::platform::caps::Slot;
-use crate::platform::idempotency::{Begin, fingerprint};
 use crate::platform::tokens::TokenType;
 
 /// How long a client without header credentials has to send its first frame.
@@ -518,54 +514,22 @@ impl Conn {
         }
     }
 
-    /// A core operation with REST's rate limit and idempotency.
+    /// A canonical operation, run as every protocol runs it (idempotent with a key).
     async fn request(&mut self, id: &str, op: &str, params: Value, key: Option<String>) -> Value {
-        let client = ClientInfo { ip: Some(self.admitted.peer.clone()) };
-        let Some(key) = key else {
-            return run_op(&self.shared, &self.admitted.auth, id, op, params, &client).await;
+        let outcome = async {
+            let operation = ops::operation(op, params)?;
+            let (outcome, replayed) = self.shared.ops.run(&self.admitted, operation, key.as_deref()).await?;
+            Ok::<_, DomainError>((ops::data(op, outcome)?, replayed))
         };
-        let scope = self.admitted.idempotency_scope();
-        let print = fingerprint(&format!("ws:{op}"), params.to_string().as_bytes());
-        let ticket = match self.shared.idempotency.begin(&scope, &key, &print).await {
-            Ok(Begin::Proceed(ticket)) => ticket,
-            Ok(Begin::Replay(saved)) => {
-                let mut frame: Value = serde_json::from_slice(&saved.body).unwrap_or(Value::Null);
-                frame["id"] = json!(id);
-                frame["replayed"] = json!(true);
-                return frame;
+        match outcome.await {
+            Ok((data, replayed)) => {
+                let mut frame = frames::response(Some(id), data);
+                if replayed {
+                    frame["replayed"] = json!(true);
+                }
+                frame
             }
-            Err(e) => return frames::error(Some(id), &e),
-        };
-        let frame = run_op(&self.shared, &self.admitted.auth, id, op, params, &client).await;
-        let code = frame.get("code").and_then(Value::as_str).and_then(ErrorCode::parse);
-        // The whole frame is replayed (error frames included); `status` is an HTTP notion.
-        let saved = SavedResponse {
-            status: 200,
-            content_type: "application/json".into(),
-            location: None,
-            body: frame.to_string().into_bytes(),
-        };
-        self.shared.idempotency.finish(ticket, saved, code.is_some_and(ErrorCode::is_retryable)).await;
-        frame
-    }
-}
-
-/// Runs one request frame's operation into a response or error frame.
-async fn run_op(
-    shared: &Shared,
-    auth: &Authenticated,
-    id: &str,
-    op: &str,
-    params: Value,
-    client: &ClientInfo,
-) -> Value {
-    match ops::dispatch(shared, &auth.actor, client, op, params).await {
-        Ok(data) => frames::response(Some(id), data),
-        Err(e) => {
-            if e.code == ErrorCode::Internal {
-                tracing::error!(op, error = %e, "websocket request failed");
-            }
-            frames::error(Some(id), &e)
+            Err(e) => frames::error(Some(id), &e),
         }
     }
 }

@@ -1,19 +1,17 @@
-//! `request` frames: the canonical operation names mapped onto the core, with params shaped
-//! like the REST bodies (plus `id` where REST has it in the path) and REST-shaped results.
+//! `request` frames: the canonical operation names mapped onto the canonical operations, with
+//! params shaped like the REST bodies (plus `id` where REST has it in the path) and REST-shaped
+//! results.
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::adapters::Shared;
 use crate::domain::credentials::{ApiKey, TokenPair};
 use crate::domain::error::{DomainError, DomainResult};
-use crate::domain::page::PageRequest;
-use crate::domain::policy::Actor;
 use crate::domain::post::{NewPost, PostFilter, PostPatch};
-use crate::domain::service::{ClientInfo, UserView};
+use crate::domain::service::UserView;
 use crate::domain::user::{RegisterUser, UserPatch};
-use crate::platform::cursor::{USERS_CONTEXT, posts_context};
+use crate::platform::operations::{Operation, Outcome, Paging};
 
 fn params<T: DeserializeOwned>(raw: Value) -> DomainResult<T> {
     let raw = if raw.is_null() { json!({}) } else { raw };
@@ -83,6 +81,13 @@ struct ListPosts {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ListUsers {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Register {
     #[serde(default)]
     email: String,
@@ -132,108 +137,102 @@ struct CreateApiKey {
 #[serde(deny_unknown_fields)]
 struct Nothing {}
 
-/// Runs one operation for `actor`.
-pub async fn dispatch(s: &Shared, actor: &Actor, client: &ClientInfo, op: &str, raw: Value) -> DomainResult<Value> {
-    let core = &s.core;
-    match op {
+/// The canonical operation a `request` frame names, from its params.
+pub fn operation(op: &str, raw: Value) -> DomainResult<Operation> {
+    Ok(match op {
         "createPost" => {
             let p: CreatePost = params(raw)?;
-            to_json(&core.posts.create(actor, NewPost { title: p.title, body: p.body, tags: p.tags }).await?)
+            Operation::CreatePost(NewPost { title: p.title, body: p.body, tags: p.tags })
         }
         "updatePost" => {
             let p: UpdatePost = params(raw)?;
             let patch = PostPatch { title: p.title, body: p.body, tags: p.tags };
-            to_json(&core.posts.update(actor, &p.id, patch, p.expected_version).await?)
+            Operation::UpdatePost { id: p.id, patch, expected_version: p.expected_version }
         }
         "publishPost" => {
             let p: Id = params(raw)?;
-            to_json(&core.posts.publish(actor, &p.id, p.expected_version).await?)
+            Operation::PublishPost { id: p.id, expected_version: p.expected_version }
         }
         "unpublishPost" => {
             let p: Id = params(raw)?;
-            to_json(&core.posts.unpublish(actor, &p.id, p.expected_version).await?)
+            Operation::UnpublishPost { id: p.id, expected_version: p.expected_version }
         }
         "deletePost" => {
             let p: Id = params(raw)?;
-            core.posts.delete(actor, &p.id, p.expected_version).await?;
-            Ok(json!({"deleted": true}))
+            Operation::DeletePost { id: p.id, expected_version: p.expected_version }
         }
-        "getPost" => {
-            let p: Id = params(raw)?;
-            to_json(&core.posts.get(actor, &p.id).await?)
-        }
+        "getPost" => Operation::GetPost { id: params::<Id>(raw)?.id },
         "listPosts" => {
             let p: ListPosts = params(raw)?;
             let filter = PostFilter::parse(p.author_id, p.status, p.tag)?;
-            let context = posts_context(&filter);
-            let page = page_request(s, &context, p.limit, p.cursor)?;
-            let found = core.posts.list(actor, &filter, &page).await?;
-            let next = found.next_after.as_deref().map(|a| s.cursors.encode(&context, a));
-            Ok(json!({"data": found.items, "has_more": next.is_some(), "next_cursor": next}))
+            Operation::ListPosts { filter, paging: Paging { limit: p.limit, cursor: p.cursor } }
         }
         "register" => {
             let p: Register = params(raw)?;
-            to_json(&core.users.register(RegisterUser { email: p.email, name: p.name, password: p.password }).await?)
+            Operation::Register(RegisterUser { email: p.email, name: p.name, password: p.password })
         }
         "me" => {
             let _: Nothing = params(raw)?;
-            to_json(&core.users.me(actor).await?)
+            Operation::Me
         }
-        "getUser" => {
-            let p: Id = params(raw)?;
-            user_view(core.users.get(actor, &p.id).await?)
-        }
+        "getUser" => Operation::GetUser { id: params::<Id>(raw)?.id },
         "listUsers" => {
-            let p: ListPosts = params(raw)?;
-            let page = page_request(s, USERS_CONTEXT, p.limit, p.cursor)?;
-            let found = core.users.list(actor, &page).await?;
-            let next = found.next_after.as_deref().map(|a| s.cursors.encode(USERS_CONTEXT, a));
-            let data = found.items.into_iter().map(user_view).collect::<DomainResult<Vec<_>>>()?;
-            Ok(json!({"data": data, "has_more": next.is_some(), "next_cursor": next}))
+            let p: ListUsers = params(raw)?;
+            Operation::ListUsers(Paging { limit: p.limit, cursor: p.cursor })
         }
         "updateUser" => {
             let p: UpdateUser = params(raw)?;
             let patch = UserPatch { email: p.email, name: p.name, role: p.role };
-            to_json(&core.users.update(actor, &p.id, patch, p.expected_version).await?)
+            Operation::UpdateUser { id: p.id, patch, expected_version: p.expected_version }
         }
         "deleteUser" => {
             let p: Id = params(raw)?;
-            core.users.delete(actor, &p.id, p.expected_version).await?;
-            Ok(json!({"deleted": true}))
+            Operation::DeleteUser { id: p.id, expected_version: p.expected_version }
         }
         "login" => {
             let p: Login = params(raw)?;
-            Ok(tokens(core.auth.login(&p.email, &p.password, client).await?))
+            Operation::Login { email: p.email, password: p.password }
         }
-        "refreshToken" => {
-            let p: Refresh = params(raw)?;
-            Ok(tokens(core.auth.refresh(&p.refresh_token).await?))
-        }
-        "logout" => {
-            let p: Refresh = params(raw)?;
-            core.auth.logout(&p.refresh_token).await?;
-            Ok(json!({"logged_out": true}))
-        }
+        "refreshToken" => Operation::RefreshToken { refresh_token: params::<Refresh>(raw)?.refresh_token },
+        "logout" => Operation::Logout { refresh_token: params::<Refresh>(raw)?.refresh_token },
         "createApiKey" => {
             let p: CreateApiKey = params(raw)?;
-            let created = core.auth.create_api_key(actor, &p.name, &p.scopes).await?;
-            let mut out = api_key(&created.key);
-            out["key"] = json!(created.secret);
-            Ok(out)
+            Operation::CreateApiKey { name: p.name, scopes: p.scopes }
         }
-        "revokeApiKey" => {
-            let p: Id = params(raw)?;
-            core.auth.revoke_api_key(actor, &p.id).await?;
-            Ok(json!({"revoked": true}))
+        "listApiKeys" => {
+            let _: Nothing = params(raw)?;
+            Operation::ListApiKeys
         }
-        other => Err(DomainError::invalid(format!("unknown op `{other}`")).with_detail("op", "unknown")),
-    }
+        "revokeApiKey" => Operation::RevokeApiKey { id: params::<Id>(raw)?.id },
+        other => return Err(DomainError::invalid(format!("unknown op `{other}`")).with_detail("op", "unknown")),
+    })
 }
 
-fn page_request(s: &Shared, context: &str, limit: Option<i64>, cursor: Option<String>) -> DomainResult<PageRequest> {
-    let after = match cursor.filter(|c| !c.is_empty()) {
-        Some(c) => Some(s.cursors.decode(context, &c)?),
-        None => None,
-    };
-    Ok(PageRequest::new(limit, after))
+/// An outcome as the `data` of a response frame: REST's bodies.
+pub fn data(op: &str, outcome: Outcome) -> DomainResult<Value> {
+    Ok(match outcome {
+        Outcome::Tokens(p) => tokens(p),
+        Outcome::User(u) => to_json(&u)?,
+        Outcome::UserView(v) => user_view(v)?,
+        Outcome::Users(page) => {
+            let has_more = page.has_more();
+            let data = page.items.into_iter().map(user_view).collect::<DomainResult<Vec<_>>>()?;
+            json!({"data": data, "has_more": has_more, "next_cursor": page.next_cursor})
+        }
+        Outcome::Post(p) => to_json(&p)?,
+        Outcome::Posts(page) => {
+            json!({"data": page.items, "has_more": page.has_more(), "next_cursor": page.next_cursor})
+        }
+        Outcome::ApiKey(created) => {
+            let mut out = api_key(&created.key);
+            out["key"] = json!(created.secret);
+            out
+        }
+        Outcome::ApiKeys(keys) => json!({"data": keys.iter().map(api_key).collect::<Vec<_>>()}),
+        Outcome::Done => match op {
+            "logout" => json!({"logged_out": true}),
+            "revokeApiKey" => json!({"revoked": true}),
+            _ => json!({"deleted": true}),
+        },
+    })
 }

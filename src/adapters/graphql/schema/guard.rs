@@ -54,6 +54,33 @@ pub fn count_aliases(doc: &ExecutableDocument) -> usize {
     ops + doc.fragments.values().map(|f| aliases(&f.node.selection_set.node)).sum::<usize>()
 }
 
+/// The root fields of the document's largest operation, fragments at the root included (their
+/// number is bounded by `vet`, which ran first).
+pub fn root_fields(doc: &ExecutableDocument) -> u64 {
+    fn count(doc: &ExecutableDocument, set: &SelectionSet, depth: usize) -> u64 {
+        if depth > 64 {
+            return 0;
+        }
+        set.items
+            .iter()
+            .map(|s| match &s.node {
+                Selection::Field(_) => 1,
+                Selection::InlineFragment(i) => count(doc, &i.node.selection_set.node, depth + 1),
+                Selection::FragmentSpread(f) => doc
+                    .fragments
+                    .get(&f.node.fragment_name.node)
+                    .map_or(0, |frag| count(doc, &frag.node.selection_set.node, depth + 1)),
+            })
+            .sum()
+    }
+    match &doc.operations {
+        DocumentOperations::Single(op) => count(doc, &op.node.selection_set.node, 0),
+        DocumentOperations::Multiple(map) => {
+            map.values().map(|op| count(doc, &op.node.selection_set.node, 0)).max().unwrap_or(0)
+        }
+    }
+}
+
 /// A document refused for its size, before anything is validated or executed.
 fn too_big(message: String, issue: &str) -> ServerError {
     server_error(refusal(message, issue))
@@ -108,6 +135,16 @@ impl Extension for GuardExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
+        // Each root field is an operation of its own, charged before anything else can refuse
+        // it (what the request's admission paid is deducted once).
+        if let (Some(shared), Some(caller)) = (ctx.data_opt::<Shared>(), ctx.data_opt::<Caller>()) {
+            let cost = root_fields(&doc).saturating_sub(caller.take_prepaid());
+            if cost > 0
+                && let Err(e) = shared.admission.charge(&caller.admitted, cost)
+            {
+                return Err(server_error(e));
+            }
+        }
         let limits = &self.0;
         if count_aliases(&doc) > limits.max_aliases {
             return Err(too_big(format!("at most {} aliases per document", limits.max_aliases), "too_many_aliases"));

@@ -11,7 +11,7 @@ mod types;
 
 use async_graphql::{Context, Schema};
 
-pub use guard::{COMPLEXITY_PER_UNIT, count_aliases, parse, vet};
+pub use guard::{COMPLEXITY_PER_UNIT, count_aliases, parse, root_fields, vet};
 pub use loader::{BatchLoader, post_batches, user_batches};
 pub use mutation::Mutation;
 pub use query::Query;
@@ -30,11 +30,35 @@ pub struct Caller {
     pub admitted: Admitted,
     /// The request's `Idempotency-Key`, for its one mutation.
     pub idempotency_key: Option<String>,
+    /// Units admission already charged that the first operation need not pay again.
+    prepaid: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Set when the request's mutation replayed a kept outcome.
+    replayed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Caller {
-    pub fn new(admitted: Admitted, idempotency_key: Option<String>) -> Self {
-        Self { actor: admitted.auth.actor.clone(), admitted, idempotency_key }
+    /// A caller whose admission paid `prepaid` units (HTTP: the request; WebSocket: none, its
+    /// `connection_init` was an operation of its own).
+    pub fn new(admitted: Admitted, idempotency_key: Option<String>, prepaid: u64) -> Self {
+        Self {
+            actor: admitted.auth.actor.clone(),
+            admitted,
+            idempotency_key,
+            prepaid: std::sync::Arc::new(prepaid.into()),
+            replayed: Default::default(),
+        }
+    }
+
+    pub fn mark_replayed(&self) {
+        self.replayed.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn was_replayed(&self) -> bool {
+        self.replayed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn take_prepaid(&self) -> u64 {
+        self.prepaid.swap(0, std::sync::atomic::Ordering::AcqRel)
     }
 }
 

@@ -48,13 +48,8 @@ impl Query {
         let caller = ctx.data::<Caller>()?;
         let req = page_request(ctx, USERS_CONTEXT, first, after)?;
         let page = s.core.users.list(&caller.actor, &req).await.gql()?;
-        let (edges, page_info) = edges(
-            &s.cursors,
-            USERS_CONTEXT,
-            page,
-            |u| u.id().to_string(),
-            |cursor, u| UserEdge { cursor, node: User(u) },
-        );
+        let (edges, page_info) =
+            edges(&s.ops, USERS_CONTEXT, page, |u| u.id().to_string(), |cursor, u| UserEdge { cursor, node: User(u) });
         Ok(UserConnection { edges, page_info })
     }
 

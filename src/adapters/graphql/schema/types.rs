@@ -212,14 +212,14 @@ pub struct UserConnection {
 
 /// Edges with their keyset cursors, and the page info REST's `next_cursor`/`has_more` carry.
 pub fn edges<T, E>(
-    codec: &crate::platform::cursor::CursorCodec,
+    ops: &crate::platform::operations::Operations,
     context: &str,
     page: crate::domain::page::Page<T>,
     key: impl Fn(&T) -> String,
     edge: impl Fn(String, T) -> E,
 ) -> (Vec<E>, PageInfo) {
     let has_next_page = page.next_after.is_some();
-    let items: Vec<(String, T)> = page.items.into_iter().map(|t| (codec.encode(context, &key(&t)), t)).collect();
+    let items: Vec<(String, T)> = page.items.into_iter().map(|t| (ops.cursor(context, &key(&t)), t)).collect();
     let start_cursor = items.first().map(|(c, _)| c.clone());
     let end_cursor = items.last().map(|(c, _)| c.clone());
     let info = PageInfo { has_next_page, has_previous_page: false, start_cursor, end_cursor };
@@ -233,11 +233,8 @@ pub fn page_request(
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<PageRequest> {
-    let after = match after.filter(|c| !c.is_empty()) {
-        Some(c) => Some(shared(ctx).cursors.decode(context, &c).gql()?),
-        None => None,
-    };
-    Ok(PageRequest::new(first.map(i64::from), after))
+    let paging = crate::platform::operations::Paging { limit: first.map(i64::from), cursor: after };
+    shared(ctx).ops.page(context, paging).gql()
 }
 
 impl PostConnection {
@@ -267,13 +264,8 @@ impl PostConnection {
     }
 
     fn of(ctx: &Context<'_>, context: &str, page: Page<DomainPost>) -> PostConnection {
-        let (edges, page_info) = edges(
-            &shared(ctx).cursors,
-            context,
-            page,
-            |p| p.id.clone(),
-            |cursor, p| PostEdge { cursor, node: Post(p) },
-        );
+        let (edges, page_info) =
+            edges(&shared(ctx).ops, context, page, |p| p.id.clone(), |cursor, p| PostEdge { cursor, node: Post(p) });
         PostConnection { edges, page_info }
     }
 }
