@@ -1,7 +1,6 @@
 //! The one HTTP router: every protocol's routes plus the cross-cutting layers (request ids,
 //! logs, metrics, CORS, timeouts, body limits, panics), all answering in our error envelope.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -17,9 +16,9 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::Shared;
-use super::rest::error::{ApiError, LoggedError};
+use super::rest::error::ApiError;
 use super::rest::{openapi, ops};
-use crate::domain::error::{DomainError, ErrorCode};
+use crate::domain::error::DomainError;
 use crate::platform::metrics::{CodeLabels, RequestLabels, RouteLabels};
 use crate::platform::request_id;
 
@@ -142,7 +141,8 @@ fn tagged(protocol: &'static str, routes: Router) -> Router {
     }))
 }
 
-/// Request id, one span per request, one log line per error, metrics; then `guarded`.
+/// Request id, one span per request, one log line per request (with the error the adapter
+/// recorded, if any), metrics; then `guarded`.
 async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let id = request_id::accept_or_generate(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     let method = req.method().to_string();
@@ -150,19 +150,24 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let started = Instant::now();
     s.metrics.in_flight.inc();
-    let mut response = request_id::scope(id.clone(), guarded(&s, req, next)).instrument(span.clone()).await;
+    let answered = async {
+        let response = guarded(&s, req, next).await;
+        (response, request_id::take())
+    };
+    let (mut response, error) = request_id::scope(id.clone(), answered).instrument(span.clone()).await;
     s.metrics.in_flight.dec();
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     let protocol = response.extensions().get::<Protocol>().map_or("http", |p| p.0);
-    span.in_scope(|| match response.extensions().get::<Arc<LoggedError>>() {
-        Some(e) if e.code == ErrorCode::Internal || e.code == ErrorCode::Unavailable => {
-            tracing::error!(status, code = %e.code, error = %e.message, cause = e.cause.as_deref().unwrap_or(""), latency_ms = elapsed.as_millis() as u64, "request failed");
+    let latency_ms = elapsed.as_millis() as u64;
+    span.in_scope(|| match &error {
+        Some(e) if request_id::is_failure(e.code) => {
+            tracing::error!(status, code = %e.code, error = %e.message, cause = e.cause.as_deref().unwrap_or(""), latency_ms, "request failed");
         }
-        Some(e) => tracing::info!(status, code = %e.code, error = %e.message, latency_ms = elapsed.as_millis() as u64, "request refused"),
-        None => tracing::info!(status, latency_ms = elapsed.as_millis() as u64, "request completed"),
+        Some(e) => tracing::info!(status, code = %e.code, error = %e.message, latency_ms, "request refused"),
+        None => tracing::info!(status, latency_ms, "request completed"),
     });
-    if let Some(e) = response.extensions().get::<Arc<LoggedError>>() {
+    if let Some(e) = &error {
         s.metrics.errors.get_or_create(&CodeLabels { code: e.code.as_str() }).inc();
     }
     s.metrics.requests.get_or_create(&RequestLabels { protocol, method, route: route.clone(), status }).inc();

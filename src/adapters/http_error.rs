@@ -1,8 +1,6 @@
 //! The JSON error envelope of every HTTP-facing adapter (REST, SSE and WebSocket handshakes):
 //! the only place that knows HTTP statuses for domain codes.
 
-use std::sync::Arc;
-
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -66,14 +64,6 @@ pub struct FieldIssueBody {
     pub issue: String,
 }
 
-/// What the logging middleware reads to log an error once, inside the request span.
-#[derive(Debug, Clone)]
-pub struct LoggedError {
-    pub code: ErrorCode,
-    pub message: String,
-    pub cause: Option<String>,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let err = self.0;
@@ -101,16 +91,17 @@ impl IntoResponse for ApiError {
         if err.replayed {
             headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
         }
-        response.extensions_mut().insert(Arc::new(LoggedError {
-            code: err.code,
-            message: err.message,
-            cause: err.source.map(|s| format!("{s:#}")),
-        }));
+        request_id::record(&err);
         response
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A WebSocket endpoint asked without an upgrade.
+pub fn upgrade_required() -> DomainError {
+    DomainError::invalid("this endpoint speaks WebSocket: send an upgrade request").with_detail("upgrade", "required")
+}
 
 /// The client's `Accept` rules out every media type the operation can produce.
 pub fn not_acceptable(produces: &str) -> DomainError {

@@ -1,8 +1,27 @@
-//! Request ids: kept from the client when well-formed, else generated; readable anywhere in the
-//! request's task so every error body and log line can carry it.
+//! The request context: its id (kept from the client when well-formed, else generated) and the
+//! error it ended with, readable anywhere in the request's task. Every error body carries the
+//! id; each adapter records the error it answers with, and one layer logs it once.
+
+use std::sync::Mutex;
+
+use crate::domain::error::{DomainError, ErrorCode};
+
+struct Context {
+    id: String,
+    error: Mutex<Option<Recorded>>,
+}
 
 tokio::task_local! {
-    static REQUEST_ID: String;
+    static CONTEXT: Context;
+}
+
+/// The error a request (or a WebSocket frame) was answered with.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The internal cause (never sent to clients).
+    pub cause: Option<String>,
 }
 
 /// A client-supplied id is kept if it is 1..=128 characters of `[A-Za-z0-9._:-]`.
@@ -31,10 +50,45 @@ fn generate() -> String {
 
 /// Runs `fut` with `id` as the current request id.
 pub async fn scope<F: Future>(id: String, fut: F) -> F::Output {
-    REQUEST_ID.scope(id, fut).await
+    CONTEXT.scope(Context { id, error: Mutex::new(None) }, fut).await
 }
 
 /// The current request id, or an empty string outside a request.
 pub fn current() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+    CONTEXT.try_with(|c| c.id.clone()).unwrap_or_default()
+}
+
+/// Notes the error the current request is answered with (the first one counts, unless a
+/// later one is a server failure). Outside a request it is logged at once, so none is lost.
+pub fn record(e: &DomainError) {
+    let recorded =
+        Recorded { code: e.code, message: e.message.clone(), cause: e.source.as_ref().map(|s| format!("{s:#}")) };
+    let kept = CONTEXT.try_with(|c| {
+        let mut slot = c.error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_none_or(|old| !is_failure(old.code) && is_failure(recorded.code)) {
+            *slot = Some(recorded.clone());
+        }
+    });
+    if kept.is_err() {
+        log(&recorded, "operation");
+    }
+}
+
+/// The error recorded for the current request, taken (so it is logged once).
+pub fn take() -> Option<Recorded> {
+    CONTEXT.try_with(|c| c.error.lock().unwrap_or_else(|p| p.into_inner()).take()).ok().flatten()
+}
+
+/// INTERNAL and UNAVAILABLE are failures of the server, logged at error level with their cause.
+pub fn is_failure(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::Internal | ErrorCode::Unavailable)
+}
+
+/// The one log line of an error: `<what> failed` with the cause, or `<what> refused`.
+pub fn log(e: &Recorded, what: &str) {
+    if is_failure(e.code) {
+        tracing::error!(code = %e.code, error = %e.message, cause = e.cause.as_deref().unwrap_or(""), "{what} failed");
+    } else {
+        tracing::info!(code = %e.code, error = %e.message, "{what} refused");
+    }
 }

@@ -126,24 +126,33 @@ async fn wrong_types_are_an_invalid_request() {
     let app = spawn_app().await;
     let user = app.member("ada").await;
     let me = format!("/users/{}", user.id);
+    // Each detail names the client's own field (never `body`, which is also a post field).
     let cases = [
-        (Method::POST, "/posts".to_string(), json!({"title": 5})),
-        (Method::POST, "/posts".to_string(), json!({"title": ["x"]})),
-        (Method::POST, "/posts".to_string(), json!({"title": "x", "tags": "rust"})),
-        (Method::POST, "/posts".to_string(), json!({"title": "x", "tags": [1, 2]})),
-        (Method::POST, "/posts".to_string(), json!({"title": "x", "body": {"nested": true}})),
-        (Method::PATCH, me.clone(), json!({"name": 5})),
-        (Method::PATCH, me.clone(), json!({"role": "god"})),
-        (Method::PATCH, me.clone(), json!({"role": "ADMIN"})),
-        (Method::POST, "/users".to_string(), json!({"email": true, "name": "x", "password": PASSWORD})),
-        (Method::POST, "/auth/login".to_string(), json!({"email": ["a@b.co"], "password": PASSWORD})),
-        (Method::POST, "/api-keys".to_string(), json!({"name": "k", "scopes": "posts:read"})),
+        (Method::POST, "/posts".to_string(), json!({"title": 5}), "title"),
+        (Method::POST, "/posts".to_string(), json!({"title": ["x"]}), "title"),
+        (Method::POST, "/posts".to_string(), json!({"title": "x", "tags": "rust"}), "tags"),
+        (Method::POST, "/posts".to_string(), json!({"title": "x", "tags": [1, 2]}), "tags[0]"),
+        (Method::POST, "/posts".to_string(), json!({"title": "x", "body": {"nested": true}}), "body"),
+        (Method::PATCH, me.clone(), json!({"name": 5}), "name"),
+        (Method::PATCH, me.clone(), json!({"role": "god"}), "role"),
+        (Method::PATCH, me.clone(), json!({"role": "ADMIN"}), "role"),
+        (Method::POST, "/users".to_string(), json!({"email": true, "name": "x", "password": PASSWORD}), "email"),
+        (Method::POST, "/auth/login".to_string(), json!({"email": ["a@b.co"], "password": PASSWORD}), "email"),
+        (Method::POST, "/api-keys".to_string(), json!({"name": "k", "scopes": "posts:read"}), "scopes"),
+        (Method::POST, "/posts".to_string(), json!(["not", "an", "object"]), "$"),
     ];
-    for (method, path, body) in cases {
+    for (method, path, body, field) in cases {
         let rb = app.req(method.clone(), &path, Some(&user.token)).json(&body);
         let err = refused(rb, StatusCode::BAD_REQUEST, "INVALID_REQUEST", &format!("{method} {path} {body}")).await;
-        assert_eq!(details(&err), pairs(&[("body", "invalid_type")]), "{err}");
+        assert_eq!(details(&err), pairs(&[(field, "invalid_type")]), "{err}");
     }
+    let rb = app.req(Method::POST, "/posts", Some(&user.token)).json(&json!({"title": "x", "bogus": 1}));
+    let err = refused(rb, StatusCode::BAD_REQUEST, "INVALID_REQUEST", "unknown field").await;
+    assert_eq!(details(&err), pairs(&[("bogus", "unknown_field")]), "{err}");
+    let rb = app.req(Method::GET, "/posts?limit=abc", None);
+    let err = refused(rb, StatusCode::BAD_REQUEST, "INVALID_REQUEST", "limit=abc").await;
+    assert_eq!(details(&err), pairs(&[("limit", "invalid")]), "{err}");
+    assert_eq!(err["error"]["message"], "invalid query parameter `limit`", "no deserializer text: {err}");
     assert_eq!(post_count(&app, &user.token).await, 0);
     let profile: Value = app.get("/users/me", Some(&user.token)).await.json().await.unwrap();
     assert_eq!((profile["name"].as_str(), profile["role"].as_str()), (Some("ada"), Some("member")));

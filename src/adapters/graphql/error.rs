@@ -1,5 +1,6 @@
 //! The one mapping of domain errors to GraphQL errors: `extensions.code` (the contract's code),
-//! `requestId`, `details` and `retryAfter`. Internal causes are logged here and never sent.
+//! `requestId`, `details` and `retryAfter`. Each error is recorded for the request's one log
+//! line; internal causes are never sent.
 
 use async_graphql::{Error, ErrorExtensionValues, Value};
 
@@ -8,9 +9,7 @@ use crate::platform::request_id;
 
 /// A domain error as a GraphQL error.
 pub fn to_graphql(e: DomainError) -> Error {
-    if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) {
-        tracing::error!(code = %e.code, error = %e, "graphql operation failed");
-    }
+    request_id::record(&e);
     let mut ext = ErrorExtensionValues::default();
     fill(&mut ext, &e);
     Error { message: e.message, source: None, extensions: Some(ext) }
@@ -38,6 +37,7 @@ pub fn fill(ext: &mut ErrorExtensionValues, e: &DomainError) {
 
 /// A server error (request-level) for a domain error.
 pub fn server_error(e: DomainError) -> async_graphql::ServerError {
+    request_id::record(&e);
     let mut ext = ErrorExtensionValues::default();
     fill(&mut ext, &e);
     let mut err = async_graphql::ServerError::new(e.message, None);
@@ -58,6 +58,7 @@ pub fn code_of(e: &async_graphql::ServerError) -> Option<ErrorCode> {
 pub fn normalize(errors: &mut [async_graphql::ServerError]) {
     for e in errors {
         if code_of(e).is_none() {
+            request_id::record(&DomainError::invalid(e.message.clone()));
             let ext = e.extensions.get_or_insert_with(ErrorExtensionValues::default);
             ext.set("code", ErrorCode::InvalidRequest.as_str());
             ext.set("requestId", request_id::current());

@@ -38,8 +38,11 @@ pub async fn upgrade(
     AxumState(s): AxumState<State>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    let Ok(ws) = ws else {
+        return ApiError(crate::adapters::http_error::upgrade_required()).into_response();
+    };
     if !origin_allowed(&s.shared.cors_origins, &headers) {
         return ApiError(DomainError::forbidden("this Origin may not open WebSockets here")).into_response();
     }
@@ -161,6 +164,10 @@ async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: 
             out = engine.next() => match out {
                 Some(WsMessage::Text(text)) => {
                     g.on_outgoing(&text);
+                    let text = with_contract_errors(text);
+                    if let Some(e) = request_id::take() {
+                        request_id::log(&e, "graphql-ws operation");
+                    }
                     if send(&mut sink, Message::Text(Utf8Bytes::from(text))).await.is_err() {
                         break None;
                     }
@@ -174,6 +181,31 @@ async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: 
         let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }));
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(frame)).await;
     }
+}
+
+/// An engine message whose errors lack the contract's `extensions` (parse and validation
+/// errors the engine raised itself) gets them: code, request id, details.
+fn with_contract_errors(text: String) -> String {
+    if !text.contains("\"errors\"") && !text.starts_with("{\"type\":\"error\"") {
+        return text;
+    }
+    let Ok(mut message) = serde_json::from_str::<Value>(&text) else { return text };
+    let errors = match message.get_mut("payload") {
+        Some(Value::Array(list)) => Some(list),
+        Some(Value::Object(payload)) => payload.get_mut("errors").and_then(Value::as_array_mut),
+        _ => None,
+    };
+    let Some(errors) = errors else { return text };
+    let mut changed = false;
+    for error in errors.iter_mut() {
+        if error.get("extensions").and_then(|x| x.get("code")).is_none() {
+            let message = error.get("message").and_then(Value::as_str).unwrap_or_default().to_string();
+            request_id::record(&DomainError::invalid(message));
+            error["extensions"] = json!({"code": "INVALID_REQUEST", "requestId": request_id::current(), "details": []});
+            changed = true;
+        }
+    }
+    if changed { message.to_string() } else { text }
 }
 
 async fn send(sink: &mut futures::stream::SplitSink<WebSocket, Message>, message: Message) -> Result<(), ()> {

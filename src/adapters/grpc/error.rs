@@ -26,12 +26,10 @@ pub fn code_of(e: &DomainError) -> Code {
     }
 }
 
-/// The status a client sees for `e`, tagged with `request_id`. Internal causes are logged here
-/// (once) and never sent.
+/// The status a client sees for `e`, tagged with `request_id`. The error is recorded for the
+/// request's one log line; internal causes are never sent.
 pub fn status(e: &DomainError, request_id: &str) -> Status {
-    if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) {
-        tracing::error!(code = %e.code, error = %e, request_id, "grpc call failed");
-    }
+    crate::platform::request_id::record(e);
     let mut details = ErrorDetails::new();
     let metadata = HashMap::from([("request_id".to_string(), request_id.to_string())]);
     details.set_error_info(e.code.as_str(), "polyport", metadata);

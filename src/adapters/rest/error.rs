@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 pub use crate::adapters::http_error::{
-    ApiError, ApiResult, ErrorBody, ErrorObject, FieldIssueBody, LoggedError, too_large, unsupported_media_type,
+    ApiError, ApiResult, ErrorBody, ErrorObject, FieldIssueBody, too_large, unsupported_media_type,
 };
 use crate::domain::error::DomainError;
 
@@ -29,18 +29,43 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 
 fn json_rejection(rejection: JsonRejection) -> DomainError {
     match rejection {
-        JsonRejection::JsonDataError(e) => {
-            let text = e.body_text();
-            let detail = text.rsplit_once(": ").map_or(text.as_str(), |(_, d)| d).to_string();
-            DomainError::invalid(format!("the JSON body does not match the expected shape: {detail}"))
-                .with_detail("body", "invalid_type")
-        }
+        JsonRejection::JsonDataError(e) => shape_error(&e.body_text()),
         JsonRejection::JsonSyntaxError(_) => {
-            DomainError::invalid("the body is not valid JSON").with_detail("body", "malformed_json")
+            DomainError::invalid("the body is not valid JSON").with_detail(WHOLE_BODY, "malformed_json")
         }
         JsonRejection::MissingJsonContentType(_) => unsupported_media_type("application/json"),
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         other => DomainError::invalid(other.body_text()),
+    }
+}
+
+/// The field name of a problem with the body as a whole (JSONPath's root), so it can never be
+/// mistaken for a field such as a post's `body`.
+const WHOLE_BODY: &str = "$";
+
+/// A body that parsed as JSON but not as the request: the client's field name and what is wrong
+/// with it (`unknown_field` or `invalid_type`), never the deserializer's own words.
+fn shape_error(text: &str) -> DomainError {
+    let detail = text.split_once("target type: ").map_or(text, |(_, d)| d);
+    if let Some(rest) = detail.strip_prefix("unknown field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        return DomainError::invalid(format!("unknown field `{field}`")).with_detail(field, "unknown_field");
+    }
+    if let Some(rest) = detail.strip_prefix("missing field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        return DomainError::invalid(format!("missing field `{field}`")).with_detail(field, "required");
+    }
+    match detail.split_once(": ") {
+        Some((path, why)) if why.starts_with("unknown field") => {
+            DomainError::invalid(format!("unknown field `{path}`")).with_detail(path, "unknown_field")
+        }
+        Some((path, _)) if !path.contains(' ') && !path.starts_with('[') => {
+            DomainError::invalid(format!("`{path}` has the wrong type")).with_detail(path, "invalid_type")
+        }
+        _ => DomainError::invalid("the JSON body is not the object this operation takes")
+            .with_detail(WHOLE_BODY, "invalid_type"),
     }
 }
 
@@ -53,10 +78,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError(
-                DomainError::invalid(format!("invalid query string: {}", e.body_text()))
-                    .with_detail("query", "invalid"),
-            )),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                let text = e.body_text();
+                let detail = text.split_once("query string: ").map_or(text.as_str(), |(_, d)| d);
+                let e = match detail.split_once(": ") {
+                    Some((param, _)) if !param.contains(' ') => {
+                        DomainError::invalid(format!("invalid query parameter `{param}`")).with_detail(param, "invalid")
+                    }
+                    _ => DomainError::invalid("invalid query string").with_detail("query", "invalid"),
+                };
+                Err(ApiError(e))
+            }
             Err(e) => Err(ApiError(DomainError::invalid(e.body_text()))),
         }
     }

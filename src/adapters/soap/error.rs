@@ -185,21 +185,23 @@ impl Fault {
 }
 
 impl Fault {
-    /// One log line per fault, inside the request span.
-    pub fn log(&self) {
+    /// Records the fault for the request's one log line.
+    pub fn record(&self) {
         match &self.kind {
-            FaultKind::Domain(e) if is_server(e.code) => {
-                tracing::error!(code = %e.code, error = %e, "soap request failed");
+            FaultKind::Domain(e) => request_id::record(e),
+            FaultKind::VersionMismatch { .. } => {
+                request_id::record(&DomainError::invalid("SOAP version mismatch"));
             }
-            FaultKind::Domain(e) => tracing::info!(code = %e.code, error = %e.message, "soap request refused"),
-            other => tracing::info!(fault = ?other, "soap envelope refused"),
+            FaultKind::MustUnderstand(_) => {
+                request_id::record(&DomainError::invalid("a mustUnderstand header block was not understood"));
+            }
         }
     }
 }
 
 impl IntoResponse for Fault {
     fn into_response(self) -> Response {
-        self.log();
+        self.record();
         let (status, body) = self.render();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();

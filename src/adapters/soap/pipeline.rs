@@ -22,7 +22,6 @@ use crate::domain::policy::Actor;
 use crate::domain::service::ClientInfo;
 use crate::platform::admission::Presented;
 use crate::platform::authn::Authenticated;
-use crate::platform::metrics::CodeLabels;
 use crate::platform::ratelimit::Decision;
 
 /// An answer on its way to the wire.
@@ -32,7 +31,6 @@ struct Reply {
     body: Vec<u8>,
     retry_after: Option<u64>,
     replayed: bool,
-    error: Option<&'static str>,
 }
 
 impl Reply {
@@ -43,7 +41,6 @@ impl Reply {
             body,
             retry_after: None,
             replayed: false,
-            error: None,
         }
     }
 }
@@ -57,17 +54,17 @@ impl From<Fault> for Reply {
             body: response.1,
             retry_after: response.3,
             replayed: false,
-            error: Some(response.4),
         }
     }
 }
 
 impl Fault {
-    /// Logs the fault once and renders it: (status, bytes, version, retry-after, error code).
-    fn into_response_parts(self) -> (StatusCode, Vec<u8>, Version, Option<u64>, &'static str) {
-        self.log();
+    /// Records the fault for the request's log line and renders it: (status, bytes, version,
+    /// retry-after).
+    fn into_response_parts(self) -> (StatusCode, Vec<u8>, Version, Option<u64>) {
+        self.record();
         let (status, body) = self.render();
-        (status, body, self.version, self.retry_after(), self.error_code().as_str())
+        (status, body, self.version, self.retry_after())
     }
 }
 
@@ -107,9 +104,6 @@ pub async fn call(State(s): State<SoapState>, req: Request) -> Response {
         Ok(reply) => reply,
         Err(fault) => Reply::from(fault),
     };
-    if let Some(code) = reply.error {
-        s.shared.metrics.errors.get_or_create(&CodeLabels { code }).inc();
-    }
     let mut response = (reply.status, reply.body).into_response();
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&reply.content_type) {

@@ -208,8 +208,16 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                 Some(Ok(Message::Text(text))) => {
                     conn.heard_from = true;
                     // Boxed: an idle connection need not reserve room for a whole request's state.
-                    let id = crate::platform::request_id::accept_or_generate(None);
-                    if !Box::pin(crate::platform::request_id::scope(id, conn.on_text(text.as_str()))).await {
+                    // Each frame is a request of its own: its id, its one log line.
+                    use crate::platform::request_id;
+                    let frame = async {
+                        let go_on = conn.on_text(text.as_str()).await;
+                        if let Some(e) = request_id::take() {
+                            request_id::log(&e, "websocket operation");
+                        }
+                        go_on
+                    };
+                    if !Box::pin(request_id::scope(request_id::accept_or_generate(None), frame)).await {
                         break;
                     }
                 }

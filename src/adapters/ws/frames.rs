@@ -69,6 +69,7 @@ pub fn event(subscription: &str, d: &Delivery) -> Value {
 /// The error frame of the contract: `{type: "error", id?, code, message, details,
 /// request_id}` (each frame the client sends runs under its own request id).
 pub fn error(id: Option<&str>, e: &DomainError) -> Value {
+    crate::platform::request_id::record(e);
     let mut frame = json!({
         "type": "error",
         "code": e.code.as_str(),

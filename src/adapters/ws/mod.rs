@@ -26,8 +26,11 @@ async fn upgrade(
     State(s): State<Shared>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    let Ok(ws) = ws else {
+        return ApiError(crate::adapters::http_error::upgrade_required()).into_response();
+    };
     match accept(&s, &headers, peer.ip().to_string()).await {
         Ok(ctx) => {
             let settings = s.stream_settings;
