@@ -13,6 +13,7 @@ mod hostile;
 mod hygiene;
 mod idempotency;
 mod pagination;
+mod parity;
 mod posts;
 mod process;
 mod rate_limits;
