@@ -147,10 +147,10 @@ pub struct Settings {
     /// Memory budget of each of the user and post caches, in MiB.
     #[arg(long, env = "POLYPORT_CACHE_MB", default_value_t = 64)]
     pub cache_mb: usize,
-    /// Open event streams (SSE + WebSocket) allowed in total.
+    /// Open long-lived streams allowed in total (SSE, /ws, /graphql/ws, gRPC Subscribe, Live, ListPosts).
     #[arg(long, env = "POLYPORT_STREAMS_MAX", default_value_t = 20_000)]
     pub streams_max: usize,
-    /// Open event streams allowed per principal (user or API key) or anonymous address.
+    /// Open long-lived streams allowed per user (its API keys included) or anonymous address.
     #[arg(long, env = "POLYPORT_STREAMS_PER_CALLER", default_value_t = 32)]
     pub streams_per_caller: usize,
     /// Subscriptions one WebSocket connection may hold.

@@ -58,6 +58,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server on `store`; None when PostgreSQL is asked for but `TEST_DATABASE_URL` is unset.
 pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    // `POLYPORT_TEST_STORE=postgres` runs every SQLite case on PostgreSQL instead, so the whole
+    // suite can run once per store (CI does both).
+    let store = match std::env::var("POLYPORT_TEST_STORE").as_deref() {
+        Ok("postgres") if store == Store::Sqlite => Store::Postgres,
+        _ => store,
+    };
     let mut settings = test_settings();
     let mut dir = None;
     settings.database_url = match store {
