@@ -59,3 +59,23 @@ async fn limits_are_clamped_and_cursors_cannot_be_forged() {
     assert_error(moved, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     assert_error(app.get("/posts?limit=ten", None).await, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
 }
+
+#[tokio::test]
+async fn the_page_size_rule_shown_in_the_api_documents_comes_from_the_domain() {
+    use polyport::domain::page::{DEFAULT_LIMIT, MAX_LIMIT};
+    let rule = format!("1..={MAX_LIMIT} (default {DEFAULT_LIMIT})");
+    let app = crate::helpers::spawn_app().await;
+    let spec: serde_json::Value = app.client.get(app.api("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let mut limits = 0;
+    for item in spec["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for param in op["parameters"].as_array().into_iter().flatten().filter(|p| p["name"] == "limit") {
+                assert!(param["description"].as_str().unwrap().contains(&rule), "{param}");
+                limits += 1;
+            }
+        }
+    }
+    assert_eq!(limits, 3, "every list documents its limit");
+    let proto = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/proto/polyport/v1/users.proto")).unwrap();
+    assert!(proto.contains(&format!("Page size, {rule}")), "users.proto states the same rule");
+}

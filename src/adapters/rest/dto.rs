@@ -368,11 +368,11 @@ pub struct ApiKeyList {
     pub has_more: bool,
 }
 
-/// `limit` (1..=100, default 20) and `cursor` (opaque, from `next_cursor`).
+/// `limit` (the domain's page size rule) and `cursor` (opaque, from `next_cursor`).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// Page size; values outside 1..=100 are clamped.
+    /// Page size (see the domain's page rule).
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -382,7 +382,7 @@ pub struct PageParams {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserPostsParams {
-    /// Page size; values outside 1..=100 are clamped.
+    /// Page size (see the domain's page rule).
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -397,7 +397,7 @@ pub struct UserPostsParams {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PostListParams {
-    /// Page size; values outside 1..=100 are clamped.
+    /// Page size (see the domain's page rule).
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

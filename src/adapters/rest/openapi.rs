@@ -26,7 +26,14 @@ use super::{api_keys, auth, posts, users};
 )]
 pub struct ApiDoc;
 
-/// Adds the security schemes and the error responses every operation can give.
+/// How every list's `limit` behaves, from the domain's own constants.
+pub fn page_size_text() -> String {
+    use crate::domain::page::{DEFAULT_LIMIT, MAX_LIMIT};
+    format!("Page size, clamped into 1..={MAX_LIMIT} (default {DEFAULT_LIMIT}).")
+}
+
+/// Adds the security schemes and the error responses every operation can give, and the page
+/// size rule on every `limit`.
 struct CommonResponses;
 
 const ERRORS: [(&str, &str); 11] = [
@@ -62,6 +69,9 @@ impl Modify for CommonResponses {
                 [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put];
             for op in ops.into_iter().flatten() {
                 op.security = Some(security.clone());
+                for param in op.parameters.iter_mut().flatten().filter(|p| p.name == "limit") {
+                    param.description = Some(page_size_text());
+                }
                 for (status, description) in ERRORS {
                     op.responses.responses.entry(status.to_string()).or_insert_with(|| {
                         ResponseBuilder::new()
