@@ -5,6 +5,7 @@ pub mod authn;
 pub mod bus;
 pub mod caps;
 pub mod cursor;
+pub mod feeds;
 pub mod idempotency;
 pub mod jobs;
 pub mod metrics;

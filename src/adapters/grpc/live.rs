@@ -2,32 +2,29 @@
 //! ack); events and replies out. At most `WINDOW` events are unacknowledged at a time: a full
 //! window pauses delivery (the bus replays from the log later, so nothing is lost).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use futures::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
 use super::call::Call;
 use super::stream::ended;
 use super::{convert, pb};
-use crate::domain::delivery::{Topic, deliver};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::events::StoredEvent;
 use crate::platform::caps::Slot;
+use crate::platform::feeds::Feeds;
 
 /// Unacknowledged events allowed in flight per session.
 pub const WINDOW: usize = 256;
 
-type Feed = BoxStream<'static, (Arc<str>, DomainResult<Arc<StoredEvent>>)>;
 type Tx = mpsc::Sender<Result<pb::LiveResponse, Status>>;
 
 struct Session {
     call: Call,
-    subs: HashMap<String, (Vec<Topic>, AbortHandle)>,
-    feeds: SelectAll<Feed>,
+    /// The subscriptions: the shared session core.
+    feeds: Feeds,
     unacked: VecDeque<i64>,
 }
 
@@ -56,23 +53,34 @@ fn reply(r: pb::LiveReply) -> pb::LiveResponse {
 
 pub async fn run(call: Call, slot: Slot, mut commands: Streaming<pb::LiveRequest>, tx: Tx) {
     let _slot = slot;
-    let mut session = Session { call, subs: HashMap::new(), feeds: SelectAll::new(), unacked: VecDeque::new() };
+    let max = call.shared.stream_settings.ws_max_subscriptions;
+    let feeds = Feeds::new(call.shared.bus.clone(), max, "subscription");
+    let mut session = Session { call, feeds, unacked: VecDeque::new() };
     let mut reading = true;
     // A separate watch so the session can be borrowed mutably inside the loop.
     let watch = session.call.clone();
     let end = ended(&watch, true);
     tokio::pin!(end);
+    let every = session.call.shared.stream_settings.revalidate;
+    let mut revalidate = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         let room = session.unacked.len() < WINDOW;
         let out = tokio::select! {
             biased;
             status = &mut end => { let _ = tx.send(Err(status)).await; return; }
             () = tx.closed() => return,
+            // A new role applies to delivery at once (revocation ends the call through `end`).
+            _ = revalidate.tick() => {
+                if let Ok(Some(now)) = session.call.shared.admission.revalidate(&session.call.admitted).await {
+                    session.call.admitted = now;
+                }
+                None
+            }
             command = commands.message(), if reading => match command {
                 Ok(Some(command)) => session.command(command).await,
                 Ok(None) => {
                     reading = false;
-                    if session.subs.is_empty() { return; }
+                    if session.feeds.is_empty() { return; }
                     None
                 }
                 Err(status) => {
@@ -80,7 +88,7 @@ pub async fn run(call: Call, slot: Slot, mut commands: Streaming<pb::LiveRequest
                     return;
                 }
             },
-            Some((name, event)) = session.feeds.next(), if room && !session.feeds.is_empty() => session.event(&name, event),
+            (name, event) = session.feeds.next(), if room && !session.feeds.is_empty() => session.event(&name, event),
         };
         if let Some(message) = out {
             tokio::select! {
@@ -108,12 +116,9 @@ impl Session {
                 Ok(()) => ok(&id),
                 Err(e) => refused(&id, &e),
             }),
-            Some(Command::Unsubscribe(u)) => Some(match self.subs.remove(&u.subscription) {
-                Some((_, abort)) => {
-                    abort.abort();
-                    ok(&id)
-                }
-                None => refused(&id, &DomainError::not_found("subscription").with_detail("subscription", "unknown")),
+            Some(Command::Unsubscribe(u)) => Some(match self.feeds.unsubscribe(&u.subscription) {
+                Ok(()) => ok(&id),
+                Err(e) => refused(&id, &e),
             }),
             Some(Command::Ack(a)) => {
                 while self.unacked.front().is_some_and(|&e| e <= a.event_id) {
@@ -128,44 +133,18 @@ impl Session {
     }
 
     async fn subscribe(&mut self, s: pb::LiveSubscribe) -> DomainResult<()> {
-        let name = s.subscription;
-        if name.is_empty() || name.len() > 64 {
-            return Err(DomainError::invalid("subscription names are 1 to 64 characters")
-                .with_detail("subscription", "invalid"));
-        }
-        if self.subs.contains_key(&name) {
-            return Err(DomainError::conflict("this subscription name is in use").with_detail("subscription", "taken"));
-        }
-        let max = self.call.shared.stream_settings.ws_max_subscriptions;
-        if self.subs.len() >= max {
-            let mut e = DomainError::rate_limited(1);
-            e.message = format!("at most {max} subscriptions per session");
-            return Err(e);
-        }
-        let topics = Topic::parse_all(&s.topics)?;
-        let subscription = self.call.shared.bus.subscribe(self.call.actor(), s.after_event_id).await?;
-        let (abort, registration) = AbortHandle::new_pair();
-        let label: Arc<str> = name.as_str().into();
-        let feed = futures::stream::unfold(subscription, |mut s| async move { Some((s.next().await, s)) })
-            .map(move |e| (label.clone(), e));
-        self.feeds.push(Abortable::new(feed, registration).boxed());
-        self.subs.insert(name, (topics, abort));
-        Ok(())
+        self.feeds.subscribe(self.call.actor(), &s.subscription, &s.topics, s.after_event_id).await
     }
 
     fn event(&mut self, name: &str, event: DomainResult<Arc<StoredEvent>>) -> Option<pb::LiveResponse> {
-        let (topics, _) = self.subs.get(name)?;
         match event {
             Ok(event) => {
-                let delivery = deliver(self.call.actor(), topics, &event)?;
+                let delivery = self.feeds.delivery(self.call.actor(), name, &event)?;
                 self.unacked.push_back(delivery.id);
                 let event = pb::LiveEvent { subscription: name.to_string(), event: Some(convert::event(delivery)) };
                 Some(pb::LiveResponse { kind: Some(pb::live_response::Kind::Event(event)) })
             }
-            Err(e) => {
-                self.subs.remove(name).inspect(|(_, a)| a.abort());
-                Some(refused(name, &e))
-            }
+            Err(e) => Some(refused(name, &e)),
         }
     }
 }

@@ -101,9 +101,15 @@ impl Feed {
                     return Some(error_frame("UNAUTHENTICATED", "the token that opened this stream has expired"));
                 }
                 _ = self.revalidate.tick(), if self.actor != Actor::Anonymous => {
-                    if !Box::pin(self.authn.still_valid(&self.actor)).await.unwrap_or(true) {
-                        self.done = true;
-                        return Some(error_frame("UNAUTHENTICATED", "the credential of this stream was revoked"));
+                    // The caller as it is now: revoked ends the stream, a new role applies at once.
+                    let current = Authenticated { actor: self.actor.clone(), expires_at: None };
+                    match Box::pin(self.authn.revalidate(&current)).await {
+                        Ok(Some(now)) => self.actor = now.actor,
+                        Ok(None) => {
+                            self.done = true;
+                            return Some(error_frame("UNAUTHENTICATED", "the credential of this stream was revoked"));
+                        }
+                        Err(_) => {}
                     }
                 }
                 () = &mut self.keep_alive => {

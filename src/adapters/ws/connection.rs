@@ -9,7 +9,6 @@ use std::task::{Poll, ready};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
 use futures::{Sink, SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -17,11 +16,11 @@ use tokio::time::Instant;
 use super::frames::{self, ClientFrame};
 use super::ops;
 use crate::adapters::Shared;
-use crate::domain::delivery::{Topic, deliver, listens};
 use crate::domain::error::{DomainError, DomainResult, ErrorCode};
 use crate::domain::events::StoredEvent;
 use crate::platform::admission::Admitted;
 use crate::platform::caps::Slot;
+use crate::platform::feeds::{Feeds, lag_notice};
 use crate::platform::tokens::TokenType;
 
 /// How long a client without header credentials has to send its first frame.
@@ -45,9 +44,6 @@ struct Close {
 
 /// How long a full outbox may go without draining before its client counts as lagging.
 const LAG_GRACE: Duration = Duration::from_secs(1);
-
-/// Events of one subscription, tagged with its id (shared, not copied, per event).
-type Feed = BoxStream<'static, (Arc<str>, DomainResult<Arc<StoredEvent>>)>;
 
 /// A queued frame; event frames say which subscription and event they carry.
 struct Outgoing {
@@ -122,14 +118,6 @@ impl Outbox {
     }
 }
 
-struct Sub {
-    topics: Vec<Topic>,
-    abort: AbortHandle,
-    /// The id of the last event its feed yielded (or where it started): where it resumes when
-    /// the connection signs in and its feed is reopened for the wider audience.
-    seen: i64,
-}
-
 struct Conn {
     shared: Shared,
     admitted: Admitted,
@@ -137,10 +125,8 @@ struct Conn {
     slot: Slot,
     out: Outbox,
     closing: Option<Close>,
-    subs: HashMap<String, Sub>,
-    feeds: SelectAll<Feed>,
-    /// Where each subscription started, for lag notices before anything was written.
-    resume_from: HashMap<String, i64>,
+    /// The subscriptions: the shared session core.
+    feeds: Feeds,
     heard_from: bool,
 }
 
@@ -148,14 +134,12 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
     let (mut sink, mut incoming) = socket.split();
     let settings = shared.stream_settings;
     let mut conn = Conn {
-        shared,
+        shared: shared.clone(),
         admitted: opening.admitted,
         slot: opening.slot,
         out: Outbox::new(settings.ws_send_queue.max(1)),
         closing: None,
-        subs: HashMap::new(),
-        feeds: SelectAll::new(),
-        resume_from: HashMap::new(),
+        feeds: Feeds::new(shared.bus.clone(), settings.ws_max_subscriptions, "id"),
         heard_from: opening.header_credentials,
     };
     let opened = Instant::now();
@@ -234,14 +218,12 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                     break;
                 }
             },
-            Some((id, event)) = conn.feeds.next(), if room && !conn.feeds.is_empty() => {
+            (id, event) = conn.feeds.next(), if room && !conn.feeds.is_empty() => {
                 conn.on_event(&id, event);
             }
         }
     }
-    for sub in conn.subs.values() {
-        sub.abort.abort();
-    }
+    conn.feeds.close_all();
     if socket_ok {
         say_goodbye(sink, conn.closing.take(), conn.out).await;
     }
@@ -252,21 +234,6 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// The error frame and resume point told to a lagging client: per subscription, the last event
-/// actually written, or where it started when nothing was.
-fn lag_notice(started: &HashMap<String, i64>, written: &HashMap<Arc<str>, i64>) -> (Value, i64) {
-    let sent = |id: &String| written.get(id.as_str()).copied().unwrap_or_else(|| started[id]);
-    let mut e = DomainError::unavailable("you fell behind; reconnect and resubscribe with `after`");
-    e.details = started
-        .keys()
-        .map(|id| {
-            crate::domain::error::FieldIssue::new(format!("subscription:{id}"), format!("lagged_after:{}", sent(id)))
-        })
-        .collect();
-    let resume = started.keys().map(sent).min().unwrap_or(0);
-    (frames::error(None, &e), resume)
 }
 
 /// How long a closing connection may take to flush its last frames to a client that is not
@@ -288,7 +255,7 @@ async fn say_goodbye(mut sink: Socket, close: Option<Close>, mut out: Outbox) {
     };
     if let Some(started) = lagged {
         let (notice, resume) = lag_notice(&started, &out.written);
-        last_words = Some(notice);
+        last_words = Some(frames::error(None, &notice));
         reason = format!("lagged; resume after {resume}");
     }
     let bye = async {
@@ -324,24 +291,16 @@ impl Conn {
 
     /// The client stopped reading: close 1013 with a notice of where each subscription resumes.
     fn lagging(&mut self) {
-        tracing::info!(subscriptions = self.subs.len(), "websocket client lagging; closing with 1013");
+        tracing::info!(subscriptions = self.feeds.len(), "websocket client lagging; closing with 1013");
         self.shared.metrics.lagged_clients.inc();
-        let started: HashMap<String, i64> =
-            self.subs.keys().map(|id| (id.clone(), self.resume_from.get(id).copied().unwrap_or(0))).collect();
+        let started = self.feeds.starting_points();
         self.closing = Some(Close { code: 1013, reason: String::new(), last_words: None, lagged: Some(started) });
     }
 
     fn on_event(&mut self, id: &Arc<str>, event: DomainResult<Arc<StoredEvent>>) {
-        let Some(sub) = self.subs.get_mut(&**id) else {
-            return;
-        };
-        if let Ok(event) = &event {
-            sub.seen = event.id;
-        }
-        let sub = &*sub;
         match event {
             Ok(event) if self.admitted.auth.actor == crate::domain::policy::Actor::Anonymous => {
-                if listens(&sub.topics, &event)
+                if self.feeds.listens(id, &event)
                     && let Some(v) = self.shared.public_views.of(&event)
                 {
                     let frame = Message::Text(Utf8Bytes::from(v.ws_frame(id)));
@@ -349,16 +308,12 @@ impl Conn {
                 }
             }
             Ok(event) => {
-                if let Some(d) = deliver(&self.admitted.auth.actor, &sub.topics, &event) {
+                if let Some(d) = self.feeds.delivery(&self.admitted.auth.actor, id, &event) {
                     let frame = Message::Text(Utf8Bytes::from(frames::event(id, &d).to_string()));
                     self.out.push(frame, Some((id.clone(), d.id)));
                 }
             }
-            Err(e) => {
-                let frame = frames::error(Some(id), &e);
-                self.subs.remove(&**id).inspect(|s| s.abort.abort());
-                self.send(frame);
-            }
+            Err(e) => self.send(frames::error(Some(id), &e)),
         }
     }
 
@@ -422,12 +377,9 @@ impl Conn {
                 self.send(reply)
             }
             ClientFrame::Unsubscribe { id } => {
-                let reply = match self.subs.remove(&id) {
-                    Some(sub) => {
-                        sub.abort.abort();
-                        frames::response(Some(&id), json!({"unsubscribed": true}))
-                    }
-                    None => frames::error(Some(&id), &DomainError::not_found("subscription")),
+                let reply = match self.feeds.unsubscribe(&id) {
+                    Ok(()) => frames::response(Some(&id), json!({"unsubscribed": true})),
+                    Err(e) => frames::error(Some(&id), &e),
                 };
                 self.send(reply)
             }
@@ -465,60 +417,14 @@ impl Conn {
     }
 
     async fn subscribe(&mut self, id: &str, topics: &[String], after: Option<i64>) -> DomainResult<Vec<String>> {
-        if id.is_empty() || id.len() > 64 {
-            return Err(DomainError::invalid("subscription ids are 1 to 64 characters").with_detail("id", "invalid"));
-        }
-        if self.subs.contains_key(id) {
-            return Err(DomainError::conflict("this subscription id is in use").with_detail("id", "taken"));
-        }
-        if self.subs.len() >= self.shared.stream_settings.ws_max_subscriptions {
-            let mut e = DomainError::rate_limited(1);
-            e.message =
-                format!("at most {} subscriptions per connection", self.shared.stream_settings.ws_max_subscriptions);
-            return Err(e);
-        }
-        let parsed = Topic::parse_all(topics)?;
-        let (abort, seen) = self.open_feed(id, after).await?;
-        self.subs.insert(id.to_string(), Sub { topics: parsed, abort, seen });
-        self.resume_from.insert(id.to_string(), after.unwrap_or_else(|| self.shared.bus.published().max(0)));
+        self.feeds.subscribe(&self.admitted.auth.actor, id, topics, after).await?;
         Ok(topics.to_vec())
     }
 
-    /// Opens the bus feed of subscription `id` for the current caller; answers its abort
-    /// handle and its starting point.
-    async fn open_feed(&mut self, id: &str, after: Option<i64>) -> DomainResult<(AbortHandle, i64)> {
-        let subscription = self.shared.bus.subscribe(&self.admitted.auth.actor, after).await?;
-        let seen = subscription.cursor();
-        let (abort, registration) = AbortHandle::new_pair();
-        let name: Arc<str> = id.into();
-        let feed = futures::stream::unfold(subscription, |mut s| async move {
-            let next = s.next().await;
-            Some((next, s))
-        })
-        .map(move |e| (name.clone(), e));
-        self.feeds.push(Abortable::new(feed, registration).boxed());
-        Ok((abort, seen))
-    }
-
-    /// An anonymous connection just signed in: its feeds followed public events only, so each
-    /// is reopened from the last event it yielded, for everything the user may now see.
+    /// An anonymous connection just signed in: every feed is reopened for what it may now see.
     async fn widen_feeds(&mut self) {
-        let ids: Vec<(String, i64)> = self.subs.iter().map(|(id, sub)| (id.clone(), sub.seen)).collect();
-        for (id, seen) in ids {
-            if let Some(old) = self.subs.get(&id) {
-                old.abort.abort();
-            }
-            match self.open_feed(&id, Some(seen)).await {
-                Ok((abort, _)) => {
-                    if let Some(sub) = self.subs.get_mut(&id) {
-                        sub.abort = abort;
-                    }
-                }
-                Err(e) => {
-                    self.subs.remove(&id);
-                    self.send(frames::error(Some(&id), &e));
-                }
-            }
+        for (id, e) in self.feeds.widen(&self.admitted.auth.actor).await {
+            self.send(frames::error(Some(&id), &e));
         }
     }
 
