@@ -128,9 +128,22 @@ stop_pid() {
 # loopback port with a fresh SQLite file under WORK, rate limits no client check reaches, and
 # the extra ENV=VALUE settings; waits for /healthz; stops it when the script exits (showing the
 # log's tail if the script failed). Sets SERVER_PID, SERVER_LOG, ADDR (host:port) and BASE (URL).
+# With POLYPORT_EXTERNAL_BASE set it starts nothing and points at that address instead.
 polyport_server() {
     local work="$1" bin="${POLYPORT_BIN:-}"
     shift
+    # POLYPORT_EXTERNAL_BASE=http://HOST:PORT: use a server (or a balancer) already running
+    # there instead (the cluster run points every client check at HAProxy this way).
+    if [ -n "${POLYPORT_EXTERNAL_BASE:-}" ]; then
+        mkdir -p "$work"
+        BASE="${POLYPORT_EXTERNAL_BASE%/}"
+        ADDR="${BASE#http://}"
+        SERVER_PID=""
+        SERVER_LOG=/dev/null
+        wait_http "$BASE/readyz" 200 60
+        note "using the running server at $BASE"
+        return 0
+    fi
     if [ -z "$bin" ]; then
         note "cargo build --release --bin polyport"
         cargo build --release --bin polyport

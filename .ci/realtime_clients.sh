@@ -37,7 +37,7 @@ note "node $(node --version); $("$VENV_DIR/bin/python" -c 'import websockets; pr
 note "$(/usr/bin/chromium --version 2>/dev/null | head -n1)"
 
 # ---- server ----
-PAGE_PORT="$(free_port)"
+PAGE_PORT="${REALTIME_PAGE_PORT:-$(free_port)}"
 note "page origin http://127.0.0.1:$PAGE_PORT"
 polyport_server "$WORK" POLYPORT_CORS_ORIGINS="http://127.0.0.1:$PAGE_PORT"
 

@@ -5,7 +5,11 @@
 //! realtime_bench --mode polyport|bare --base http://127.0.0.1:PORT --pid SERVER_PID \
 //!     --conns 1000 --events 200 --rate 20 [--label NAME] [--token BEARER]
 //!     [--connect-timeout 90] [--drain-timeout 20] [--settle-ms 2000] [--connect-parallel 128]
+//!     [--write-base http://127.0.0.1:OTHER]
 //! ```
+//!
+//! `--write-base` sends the writer's requests to another instance sharing the database (the
+//! cross-instance delivery measurement of `bench/cluster.sh`); by default they go to `--base`.
 //!
 //! 1. Measures the server's resident memory (`VmRSS` of `/proc/PID/status`).
 //! 2. Opens `--conns` subscribers, half SSE (raw HTTP/1.1 over a `TcpStream`, chunked decoding
@@ -53,6 +57,7 @@ enum Kind {
 struct Opts {
     mode: Mode,
     base: String,
+    write_base: String,
     host_port: String,
     pid: u32,
     conns: usize,
@@ -92,6 +97,7 @@ fn parse_opts() -> anyhow::Result<Opts> {
     Ok(Opts {
         mode,
         label: get("label").unwrap_or_else(|| if mode == Mode::Polyport { "polyport" } else { "bare" }.to_owned()),
+        write_base: get("write-base").map_or_else(|| base.clone(), |w| w.trim_end_matches('/').to_owned()),
         base,
         host_port,
         pid,
@@ -512,7 +518,7 @@ async fn publish_one(http: &reqwest::Client, opts: &Opts, token: &str, n: usize)
         }
         Mode::Polyport => {
             let r = http
-                .post(format!("{}/api/v1/posts", opts.base))
+                .post(format!("{}/api/v1/posts", opts.write_base))
                 .bearer_auth(token)
                 .json(&serde_json::json!({
                     "title": format!("Benchmark post {n}"),
@@ -526,7 +532,8 @@ async fn publish_one(http: &reqwest::Client, opts: &Opts, token: &str, n: usize)
             }
             let created: Created = r.json().await?;
             let id = created.id.as_str().map(str::to_owned).unwrap_or_else(|| created.id.to_string());
-            let r = http.post(format!("{}/api/v1/posts/{id}/publish", opts.base)).bearer_auth(token).send().await?;
+            let r =
+                http.post(format!("{}/api/v1/posts/{id}/publish", opts.write_base)).bearer_auth(token).send().await?;
             if !r.status().is_success() {
                 bail!("publish answered {}: {}", r.status(), r.text().await.unwrap_or_default());
             }
@@ -549,7 +556,7 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).pool_max_idle_per_host(4).build()?;
     let token = match (opts.mode, &opts.token) {
         (Mode::Polyport, Some(t)) => t.clone(),
-        (Mode::Polyport, None) => polyport_token(&http, &opts.base).await.context("writer login")?,
+        (Mode::Polyport, None) => polyport_token(&http, &opts.write_base).await.context("writer login")?,
         (Mode::Bare, _) => String::new(),
     };
     // Warm the writer's connection and the server's code paths once before measuring memory.

@@ -176,6 +176,13 @@ pub struct Settings {
     /// long a revoked session keeps receiving).
     #[arg(long, env = "POLYPORT_STREAM_REVALIDATE_SECS", default_value_t = 5)]
     pub stream_revalidate_secs: u64,
+    /// Redis shared by every instance for request budgets, the failed-login throttle and the
+    /// WS-Security nonce cache (e.g. `redis://127.0.0.1:6379`); unset: each instance alone.
+    #[arg(long, env = "POLYPORT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every key Polyport writes in Redis (instances of one deployment share it).
+    #[arg(long, env = "POLYPORT_REDIS_PREFIX", default_value = "polyport:")]
+    pub redis_prefix: String,
     /// Milliseconds between event-log polls (the bound on cross-instance delivery delay; events
     /// written by this instance are delivered at once).
     #[arg(long, env = "POLYPORT_EVENT_POLL_MS", default_value_t = 250)]
@@ -251,6 +258,12 @@ impl Settings {
         anyhow::ensure!(
             self.environment == Environment::Development,
             "POLYPORT_JWT_SECRET is required with --env production"
+        );
+        // Instances sharing a PostgreSQL database sit behind one balancer: a secret generated
+        // per instance would make each reject the others' tokens and cursors.
+        anyhow::ensure!(
+            !self.database_url.starts_with("postgres"),
+            "POLYPORT_JWT_SECRET is required on PostgreSQL: every instance sharing the database must use the same one"
         );
         let path = self.data_dir.join("jwt-secret");
         if let Ok(existing) = std::fs::read_to_string(&path) {

@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await
         }
         Some(Command::Admin(AdminCommand::Create { email, password, name })) => {
-            let (store, core, ..) = build_core(&settings).await?;
+            let (store, core, ..) = build_core(&settings, None).await?;
             let user = core
                 .users
                 .create(RegisterUser { email, name, password }, Role::Admin)

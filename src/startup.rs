@@ -24,6 +24,7 @@ use crate::platform::metrics::Metrics;
 use crate::platform::operations::Operations;
 use crate::platform::passwords::{Argon2Hasher, default_concurrency};
 use crate::platform::ratelimit::RateLimiter;
+use crate::platform::redis::Redis;
 use crate::platform::shutdown::{OsSignals, Shutdown};
 use crate::platform::throttle::FailedLoginThrottle;
 use crate::platform::tokens::JwtKeys;
@@ -43,10 +44,15 @@ pub struct Application {
     core: Core,
     bus: Arc<EventBus>,
     streams: Arc<Caps>,
+    /// The PostgreSQL URL to LISTEN on for other instances' events (None on SQLite).
+    wakeups: Option<String>,
 }
 
 /// Opens the store and builds the core over it (also used by `polyport admin`).
-pub async fn build_core(settings: &Settings) -> anyhow::Result<(SqlStore, Core, Arc<JwtKeys>, secrecy::SecretString)> {
+pub async fn build_core(
+    settings: &Settings,
+    redis: Option<Arc<Redis>>,
+) -> anyhow::Result<(SqlStore, Core, Arc<JwtKeys>, secrecy::SecretString)> {
     let pool = PoolSettings {
         max_connections: settings.db_max_connections,
         // A store that cannot be reached answers UNAVAILABLE well inside the request timeout.
@@ -54,8 +60,8 @@ pub async fn build_core(settings: &Settings) -> anyhow::Result<(SqlStore, Core, 
         cache_ttl: Duration::from_secs(settings.cache_ttl_secs),
         cache_bytes: settings.cache_mb * 1024 * 1024,
     };
-    let store = SqlStore::connect(&settings.database_url, &pool).await?;
     let secret = settings.resolve_jwt_secret()?;
+    let store = SqlStore::connect(&settings.database_url, &pool).await?;
     let jwt = Arc::new(JwtKeys::new(&secret, settings.access_token_ttl_secs));
     let shared_store = Arc::new(store.clone());
     let core = Core::new(Deps {
@@ -73,6 +79,7 @@ pub async fn build_core(settings: &Settings) -> anyhow::Result<(SqlStore, Core, 
         throttle: Arc::new(FailedLoginThrottle::new(
             settings.login_max_failures,
             Duration::from_secs(settings.login_window_secs),
+            redis,
         )),
         clock: Arc::new(SystemClock),
         refresh_ttl: chrono::Duration::days(settings.refresh_token_ttl_days),
@@ -82,7 +89,18 @@ pub async fn build_core(settings: &Settings) -> anyhow::Result<(SqlStore, Core, 
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let (store, core, jwt, secret) = build_core(&settings).await?;
+        let metrics = Metrics::new();
+        let redis = match &settings.redis_url {
+            Some(url) => Some(Arc::new(Redis::connect(url, &settings.redis_prefix, &metrics)?)),
+            None => None,
+        };
+        let (store, core, jwt, secret) = build_core(&settings, redis.clone()).await?;
+        if redis.is_none() && store.dialect() == crate::storage::Dialect::Postgres {
+            tracing::warn!(
+                "no POLYPORT_REDIS_URL: request budgets, the login throttle, the WS-Security nonce cache and \
+                 stream caps count per instance"
+            );
+        }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store_arc = Arc::new(store.clone());
         let retention = chrono::Duration::hours(settings.idempotency_retention_hours.max(24));
@@ -101,7 +119,6 @@ impl Application {
             4096,
         );
         let streams = Caps::new(settings.streams_max, settings.streams_per_caller);
-        let metrics = Metrics::new();
         let fd_limit = crate::server::raise_fd_limit();
         let listen = ListenSettings {
             header_read_timeout: settings.header_read_timeout(),
@@ -125,7 +142,7 @@ impl Application {
             core: core.clone(),
             admission: Admission::new(
                 Authenticator { jwt, core: core.clone() },
-                Arc::new(RateLimiter::new(Duration::from_secs(60))),
+                Arc::new(RateLimiter::new(Duration::from_secs(60), redis.clone())),
                 Budgets {
                     per_principal: settings.rate_limit_per_minute,
                     per_anonymous: settings.rate_limit_anon_per_minute,
@@ -152,6 +169,7 @@ impl Application {
                 stream_token_ttl_secs: 60,
             },
             graphql: graphql_settings(&settings),
+            redis,
         });
         let housekeeping = Housekeeping {
             idempotency: store_arc.clone(),
@@ -161,6 +179,7 @@ impl Application {
             clock,
             every: Duration::from_secs(300),
         };
+        let store_dialect = store.dialect();
         let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
         Ok(Self {
@@ -175,6 +194,7 @@ impl Application {
             core,
             bus,
             streams,
+            wakeups: (store_dialect == crate::storage::Dialect::Postgres).then(|| settings.database_url.clone()),
         })
     }
 
@@ -196,8 +216,20 @@ impl Application {
     /// Serves until SIGTERM/SIGINT or the shutdown handle; after a signal, serves on for the
     /// shutdown delay with readiness down, then drains within the deadline.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { listener, addr, app, store, shutdown, listen, housekeeping, bus, streams, metrics, .. } =
-            self;
+        let Application {
+            listener,
+            addr,
+            app,
+            store,
+            shutdown,
+            listen,
+            housekeeping,
+            bus,
+            streams,
+            metrics,
+            wakeups,
+            ..
+        } = self;
         let signals = OsSignals::install().context("installing signal handlers")?;
         let signal_shutdown = shutdown.clone();
         tokio::spawn(async move {
@@ -206,6 +238,15 @@ impl Application {
         });
         tokio::spawn(housekeeping.run(shutdown.clone()));
         tokio::spawn(bus.run(shutdown.clone()));
+        if let Some(url) = wakeups {
+            let (wake, stop) = (store.appended_signal(), shutdown.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = crate::storage::wakeups::listen(url, wake) => {}
+                    () = stop.wait() => {}
+                }
+            });
+        }
         print_urls(addr);
 
         let streams_open = move || streams.open();

@@ -77,4 +77,6 @@ pub struct SharedInner {
     pub public_views: Arc<crate::platform::views::PublicViews>,
     pub stream_settings: StreamSettings,
     pub graphql: graphql::GraphqlSettings,
+    /// Limits shared with the other instances (None: this instance's memory only).
+    pub redis: Option<Arc<crate::platform::redis::Redis>>,
 }

@@ -15,7 +15,10 @@ use super::user::User;
 pub trait UserRepo: Send + Sync {
     /// MUST return CONFLICT with detail `email`/`taken` when the email (case-insensitive) exists.
     async fn insert(&self, user: &User, event: &NewEvent) -> DomainResult<()>;
+    /// May answer from a cache that trails writes made on other instances by a bounded delay.
     async fn get(&self, id: &str) -> DomainResult<Option<User>>;
+    /// The stored row, never a cached copy: what a write decides on (ownership, version).
+    async fn get_current(&self, id: &str) -> DomainResult<Option<User>>;
     /// Looks up by the lowercased email.
     async fn get_by_email(&self, email_normalized: &str) -> DomainResult<Option<User>>;
     /// Writes `user` (whose version is already incremented) if the stored version is
@@ -42,7 +45,10 @@ pub enum PostVisibility {
 #[async_trait]
 pub trait PostRepo: Send + Sync {
     async fn insert(&self, post: &Post, event: &NewEvent) -> DomainResult<()>;
+    /// Same contract as `UserRepo::get` (may trail other instances by a bounded delay).
     async fn get(&self, id: &str) -> DomainResult<Option<Post>>;
+    /// Same contract as `UserRepo::get_current` (the stored row, for writes).
+    async fn get_current(&self, id: &str) -> DomainResult<Option<Post>>;
     /// Same contract as `UserRepo::update` (version check, NOT_FOUND).
     async fn update(&self, post: &Post, expected_version: i64, event: &NewEvent) -> DomainResult<()>;
     /// MUST return NOT_FOUND when the post is gone.
@@ -169,15 +175,16 @@ pub trait TokenIssuer: Send + Sync {
 
 /// Throttles failed logins per email and per client address. An attempt is counted as a
 /// failure BEFORE the password is checked, so concurrent guesses cannot overtake the budget.
+#[async_trait]
 pub trait LoginThrottle: Send + Sync {
     /// Atomically checks both budgets and, when both have room, records the attempt as a
     /// failure. Err(seconds to wait) while either key is over its failure budget.
-    fn reserve(&self, email_key: &str, client: Option<&str>) -> Result<(), u64>;
+    async fn reserve(&self, email_key: &str, client: Option<&str>) -> Result<(), u64>;
     /// The reserved attempt succeeded: the email's failures are forgotten and the address gets
     /// its reservation back.
-    fn succeeded(&self, email_key: &str, client: Option<&str>);
+    async fn succeeded(&self, email_key: &str, client: Option<&str>);
     /// The reserved attempt was never checked (the server was too busy): both keys get it back.
-    fn release(&self, email_key: &str, client: Option<&str>);
+    async fn release(&self, email_key: &str, client: Option<&str>);
 }
 
 /// The time source, replaceable in tests.

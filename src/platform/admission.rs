@@ -90,7 +90,7 @@ impl Admission {
     /// Authenticates, then charges `cost` units: the one entry of every call on every protocol.
     pub async fn admit(&self, presented: Presented<'_>, peer: &str, cost: u64) -> Verdict {
         let auth = self.authenticate(presented).await;
-        self.admit_with(auth, peer, cost)
+        self.admit_with(auth, peer, cost).await
     }
 
     /// The caller the credentials name, as the records say now.
@@ -106,10 +106,10 @@ impl Admission {
 
     /// Charges `cost` to whoever `auth` names (the address when it failed), then admits or
     /// refuses: RATE_LIMITED over budget, else the authentication error, if any.
-    pub fn admit_with(&self, auth: DomainResult<Authenticated>, peer: &str, cost: u64) -> Verdict {
+    pub async fn admit_with(&self, auth: DomainResult<Authenticated>, peer: &str, cost: u64) -> Verdict {
         let actor = auth.as_ref().map_or(&Actor::Anonymous, |a| &a.actor);
         let budget = budget_key(actor, peer);
-        let decision = self.spend(&budget, actor.principal().is_some(), cost);
+        let decision = self.spend(&budget, actor.principal().is_some(), cost).await;
         let admitted = if decision.allowed {
             auth.map(|auth| Admitted { auth, peer: peer.to_string(), budget })
         } else {
@@ -120,14 +120,14 @@ impl Admission {
 
     /// Charges one more operation of an admitted caller (a GraphQL root field, a frame on a
     /// WebSocket, a message of a client stream).
-    pub fn charge(&self, admitted: &Admitted, cost: u64) -> DomainResult<Decision> {
-        let decision = self.spend(&admitted.budget, admitted.auth.actor.principal().is_some(), cost);
+    pub async fn charge(&self, admitted: &Admitted, cost: u64) -> DomainResult<Decision> {
+        let decision = self.spend(&admitted.budget, admitted.auth.actor.principal().is_some(), cost).await;
         if decision.allowed { Ok(decision) } else { Err(DomainError::rate_limited(decision.reset_secs)) }
     }
 
-    fn spend(&self, budget: &str, principal: bool, cost: u64) -> Decision {
+    async fn spend(&self, budget: &str, principal: bool, cost: u64) -> Decision {
         let limit = if principal { self.budgets.per_principal } else { self.budgets.per_anonymous };
-        self.limiter.check(budget, limit, cost)
+        self.limiter.charge(budget, limit, cost).await
     }
 
     /// A stream slot under the caller's own cap (its budget key) and the total.

@@ -35,6 +35,12 @@ pub struct RefusalLabels {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// `rate_budget`, `login_throttle` or `nonce_cache`.
+    pub limit: &'static str,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -48,6 +54,10 @@ pub struct Metrics {
     pub connections_open: Gauge,
     /// Connections refused or evicted at the connection caps.
     pub connections_refused: Family<RefusalLabels, Counter>,
+    /// Shared-limit calls that fell back because Redis did not answer.
+    pub redis_fallbacks: Family<LimitLabels, Counter>,
+    /// 1 while Redis answers, 0 during an outage or when no Redis is configured.
+    pub redis_up: Gauge,
 }
 
 impl Metrics {
@@ -73,6 +83,14 @@ impl Metrics {
             "Connections closed at the connection caps, by reason",
             connections_refused.clone(),
         );
+        let redis_fallbacks = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "redis_fallbacks",
+            "Shared-limit calls answered without Redis (per instance or refused), by limit",
+            redis_fallbacks.clone(),
+        );
+        let redis_up = Gauge::default();
+        registry.register("redis_up", "1 while Redis answers, 0 during an outage", redis_up.clone());
         Arc::new(Self {
             registry,
             requests,
@@ -82,6 +100,8 @@ impl Metrics {
             lagged_clients,
             connections_open,
             connections_refused,
+            redis_fallbacks,
+            redis_up,
         })
     }
 

@@ -13,6 +13,7 @@ pub mod nonces;
 pub mod operations;
 pub mod passwords;
 pub mod ratelimit;
+pub mod redis;
 pub mod request_id;
 pub mod shutdown;
 pub mod throttle;

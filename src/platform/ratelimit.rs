@@ -1,10 +1,13 @@
-//! Request budgets per principal or client address: fixed windows, sharded in memory.
+//! Request budgets per principal or client address: fixed windows, shared by every instance
+//! through Redis when one is configured, else (and during a Redis outage) sharded in memory.
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::redis::Redis;
 
 /// The outcome of charging a request, with what the `RateLimit-*` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,14 +30,26 @@ const SHARDS: usize = 32;
 pub struct RateLimiter {
     period: Duration,
     shards: Vec<Mutex<HashMap<String, Window>>>,
+    shared: Option<Arc<Redis>>,
 }
 
 impl RateLimiter {
-    pub fn new(period: Duration) -> Self {
-        Self { period, shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+    pub fn new(period: Duration, shared: Option<Arc<Redis>>) -> Self {
+        Self { period, shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), shared }
     }
 
-    /// Charges `cost` units against `key`'s budget of `limit` per period.
+    /// Charges `cost` units against `key`'s budget of `limit` per period: in Redis when it is
+    /// configured and answers, else in this instance's memory.
+    pub async fn charge(&self, key: &str, limit: u64, cost: u64) -> Decision {
+        if let Some(redis) = &self.shared
+            && let Some(decision) = redis.charge(key, limit, cost, self.period).await
+        {
+            return decision;
+        }
+        self.check(key, limit, cost)
+    }
+
+    /// Charges `cost` units against `key`'s budget of `limit` per period, in memory.
     pub fn check(&self, key: &str, limit: u64, cost: u64) -> Decision {
         let now = Instant::now();
         let mut hasher = DefaultHasher::new();
@@ -66,7 +81,7 @@ mod tests {
 
     #[test]
     fn a_key_gets_its_budget_and_then_is_refused() {
-        let limiter = RateLimiter::new(Duration::from_secs(60));
+        let limiter = RateLimiter::new(Duration::from_secs(60), None);
         assert_eq!(limiter.check("a", 2, 1).remaining, 1);
         assert!(limiter.check("a", 2, 1).allowed);
         let refused = limiter.check("a", 2, 1);

@@ -10,6 +10,7 @@ mod events;
 mod idempotency;
 mod posts;
 mod users;
+pub mod wakeups;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -150,10 +151,14 @@ impl SqlStore {
 
     /// Appends an event inside the caller's transaction. On PostgreSQL a transaction-scoped
     /// advisory lock makes ids commit in order, so readers never see a later id before an
-    /// earlier one.
+    /// earlier one, and a NOTIFY (sent at commit) wakes the other instances' tailers.
     async fn append_event(&self, tx: &mut sqlx::AnyConnection, event: &NewEvent) -> DomainResult<()> {
         if self.dialect == Dialect::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7413)").execute(&mut *tx).await.map_err(db_error)?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7413), pg_notify($1, '')")
+                .bind(wakeups::CHANNEL)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
         }
         let payload = serde_json::to_string(&event.subject).map_err(DomainError::internal)?;
         sqlx::query(

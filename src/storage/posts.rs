@@ -92,6 +92,13 @@ impl PostRepo for SqlStore {
             Cached::Deleted => return Ok(None),
             Cached::Miss => {}
         }
+        self.get_current(id).await
+    }
+
+    async fn get_current(&self, id: &str) -> DomainResult<Option<Post>> {
+        if id.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM posts WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.read)

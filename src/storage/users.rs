@@ -64,6 +64,13 @@ impl UserRepo for SqlStore {
             Cached::Deleted => return Ok(None),
             Cached::Miss => {}
         }
+        self.get_current(id).await
+    }
+
+    async fn get_current(&self, id: &str) -> DomainResult<Option<User>> {
+        if id.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.read)

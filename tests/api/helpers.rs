@@ -26,6 +26,8 @@ pub struct TestApp {
     pub core: Core,
     pub shutdown: Shutdown,
     pub server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The store this instance runs on (another instance may share it).
+    pub database_url: String,
     dir: Option<PathBuf>,
 }
 
@@ -77,23 +79,40 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
         Store::Postgres => fresh_postgres_database().await?,
     };
     tweak(&mut settings);
+    Some(start(settings, dir).await)
+}
+
+/// Another instance on the same PostgreSQL database as `app` (None on SQLite).
+pub async fn spawn_sibling(app: &TestApp, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    if !app.database_url.starts_with("postgres") {
+        return None;
+    }
+    let mut settings = test_settings();
+    settings.database_url = app.database_url.clone();
+    tweak(&mut settings);
+    Some(start(settings, None).await)
+}
+
+async fn start(settings: Settings, dir: Option<PathBuf>) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         polyport::telemetry::init(polyport::config::LogFormat::Pretty, &settings.log);
     }
+    let database_url = settings.database_url.clone();
     let app = polyport::Application::build(settings).await.expect("the app builds");
     let addr = app.local_addr();
     let core = app.core().clone();
     let shutdown = app.shutdown_handle();
     let server = tokio::spawn(app.run_until_stopped());
-    Some(TestApp {
+    TestApp {
         base: format!("http://{addr}"),
         addr,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         core,
         shutdown,
         server: Some(server),
+        database_url,
         dir,
-    })
+    }
 }
 
 /// A new empty database on the server of `TEST_DATABASE_URL`.

@@ -114,6 +114,17 @@ fn production_refuses_to_start_without_a_jwt_secret() {
 }
 
 #[test]
+fn postgres_refuses_to_start_without_an_explicit_jwt_secret() {
+    let dir = temp_dir();
+    // Checked before connecting: no database needs to answer.
+    let out = binary(&dir).env("DATABASE_URL", "postgres://nobody@127.0.0.1:9/none").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("POLYPORT_JWT_SECRET is required on PostgreSQL"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn development_generates_and_keeps_a_private_jwt_secret() {
     let dir = temp_dir();
     let (mut child, _, _) = start(binary(&dir));

@@ -137,7 +137,7 @@ fn text_token(email: &str, password: &str) -> String {
     )
 }
 
-fn digest_token(key_id: &str, secret: &str, nonce: &[u8], created: &str) -> String {
+pub fn digest_token(key_id: &str, secret: &str, nonce: &[u8], created: &str) -> String {
     let digest = password_digest(nonce, created, &polyport::domain::service::hash_secret(secret));
     format!(
         r#"<wsse:Security xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken><wsse:Username>{key_id}</wsse:Username><wsse:Password Type="{PROFILE}#PasswordDigest">{digest}</wsse:Password><wsse:Nonce>{}</wsse:Nonce><wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security>"#,
@@ -145,14 +145,14 @@ fn digest_token(key_id: &str, secret: &str, nonce: &[u8], created: &str) -> Stri
     )
 }
 
-async fn api_key(app: &TestApp, user: &TestUser, scopes: &[&str]) -> (String, String) {
+pub async fn api_key(app: &TestApp, user: &TestUser, scopes: &[&str]) -> (String, String) {
     let r = app.post("/api-keys", Some(&user.token), json!({"name": "soap", "scopes": scopes})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let body: Value = r.json().await.unwrap();
     (body["id"].as_str().unwrap().to_string(), body["key"].as_str().unwrap().to_string())
 }
 
-fn now() -> String {
+pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

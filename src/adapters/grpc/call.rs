@@ -96,8 +96,8 @@ impl Call {
     }
 
     /// Charges one more unit (client-streamed rows, Live commands); RATE_LIMITED once spent.
-    pub fn charge(&self) -> DomainResult<()> {
-        self.shared.admission.charge(&self.admitted, 1).map(|_| ())
+    pub async fn charge(&self) -> DomainResult<()> {
+        self.shared.admission.charge(&self.admitted, 1).await.map(|_| ())
     }
 
     /// Wraps a message with the `ratelimit-*` metadata REST sends as headers.

@@ -107,7 +107,7 @@ impl Session {
         // Subscribing and unsubscribing are operations charged to the caller's budget; acks
         // are flow control and free.
         if matches!(c.command, Some(Command::Subscribe(_) | Command::Unsubscribe(_)))
-            && let Err(e) = self.call.charge()
+            && let Err(e) = self.call.charge().await
         {
             return Some(refused(&id, &e));
         }

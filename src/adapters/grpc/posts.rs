@@ -65,7 +65,7 @@ impl Grpc {
     ) -> pb::ImportRowResult {
         let key = none_if_empty(row.idempotency_key).or_else(|| call_key.map(|k| format!("{k}#{index}")));
         let op = Operation::CreatePost(NewPost { title: row.title, body: row.body, tags: row.tags });
-        let outcome = match call.charge() {
+        let outcome = match call.charge().await {
             Err(e) => Err(e),
             Ok(()) => self.shared.ops.run(&call.admitted, op, key.as_deref()).await,
         };

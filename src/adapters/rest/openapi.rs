@@ -33,14 +33,15 @@ pub fn page_size_text() -> String {
 }
 
 /// Adds the security schemes and the error responses every operation can give, and the page
-/// size rule on every `limit`.
+/// size rule on every `limit`; operations with a body can also answer 415.
 struct CommonResponses;
 
-const ERRORS: [(&str, &str); 11] = [
+const ERRORS: [(&str, &str); 12] = [
     ("400", "Malformed request (INVALID_REQUEST)"),
     ("401", "Missing or invalid credentials (UNAUTHENTICATED)"),
     ("403", "Not allowed (FORBIDDEN)"),
     ("404", "Not found, or not visible to you (NOT_FOUND)"),
+    ("406", "Accept excludes application/json (INVALID_REQUEST)"),
     ("409", "Conflict, or the same Idempotency-Key in flight"),
     ("412", "If-Match did not match the current version"),
     ("413", "Body too large (PAYLOAD_TOO_LARGE)"),
@@ -49,6 +50,8 @@ const ERRORS: [(&str, &str); 11] = [
     ("500", "Unexpected error (INTERNAL)"),
     ("503", "Store unavailable or draining (UNAVAILABLE)"),
 ];
+
+const UNSUPPORTED_MEDIA_TYPE: (&str, &str) = ("415", "Body is not `Content-Type: application/json` (INVALID_REQUEST)");
 
 impl Modify for CommonResponses {
     fn modify(&self, doc: &mut Doc) {
@@ -72,7 +75,8 @@ impl Modify for CommonResponses {
                 for param in op.parameters.iter_mut().flatten().filter(|p| p.name == "limit") {
                     param.description = Some(page_size_text());
                 }
-                for (status, description) in ERRORS {
+                let with_body = op.request_body.is_some().then_some(UNSUPPORTED_MEDIA_TYPE);
+                for (status, description) in ERRORS.into_iter().chain(with_body) {
                     op.responses.responses.entry(status.to_string()).or_insert_with(|| {
                         ResponseBuilder::new()
                             .description(description)

@@ -37,7 +37,8 @@ const NONCE_CAPACITY: usize = 100_000;
 
 pub fn routes(shared: Shared) -> Router {
     let window = Duration::from_secs(2 * security::WINDOW_SECS as u64 + 60);
-    let state = SoapState { shared, nonces: Arc::new(NonceCache::new(window, NONCE_CAPACITY)) };
+    let nonces = Arc::new(NonceCache::new(window, NONCE_CAPACITY, shared.redis.clone()));
+    let state = SoapState { shared, nonces };
     Router::new().route("/soap", get(wsdl_document).post(pipeline::call)).with_state(state)
 }
 

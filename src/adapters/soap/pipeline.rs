@@ -86,12 +86,12 @@ fn media_type(headers: &HeaderMap) -> (Option<Version>, Option<String>) {
 
 /// Charges a request refused before its caller is fully known to whoever its HTTP credential
 /// names (the address when it names nobody valid), as admission does.
-fn charge_refusal(s: &SoapState, http: &DomainResult<Authenticated>, ip: &str) -> Decision {
+async fn charge_refusal(s: &SoapState, http: &DomainResult<Authenticated>, ip: &str) -> Decision {
     let probe = match http {
         Ok(auth) => Ok(auth.clone()),
         Err(_) => Err(DomainError::unauthenticated("")),
     };
-    s.shared.admission.admit_with(probe, ip, 1).decision
+    s.shared.admission.admit_with(probe, ip, 1).await.decision
 }
 
 pub async fn call(State(s): State<SoapState>, req: Request) -> Response {
@@ -144,7 +144,6 @@ async fn serve(
     };
     let http_auth = s.shared.admission.authenticate(presented).await;
     // Until the caller is known, every refusal is charged as admission charges it.
-    let mut charge = |auth: &DomainResult<Authenticated>| *decision = Some(charge_refusal(s, auth, ip));
     let (hinted, action_param) = media_type(headers);
     let limits = Limits { max_bytes: Limits::default().max_bytes.min(s.shared.limits.body_bytes), ..Limits::default() };
     let fallback = hinted.unwrap_or(Version::Soap11);
@@ -154,13 +153,13 @@ async fn serve(
         axum::body::to_bytes(body, limits.max_bytes).await.map_err(|_| ())
     };
     let Ok(bytes) = read else {
-        charge(&http_auth);
+        *decision = Some(charge_refusal(s, &http_auth, ip).await);
         return Err(Fault::parse(fallback, ParseError::TooLarge));
     };
     let env = match envelope::parse_with(&bytes, &limits) {
         Ok(env) => env,
         Err(e) => {
-            charge(&http_auth);
+            *decision = Some(charge_refusal(s, &http_auth, ip).await);
             return Err(Fault::parse(e.version().unwrap_or(fallback), e));
         }
     };
@@ -169,12 +168,12 @@ async fn serve(
     let (op, blocks) = match prelude {
         Ok(found) => found,
         Err(fault) => {
-            charge(&http_auth);
+            *decision = Some(charge_refusal(s, &http_auth, ip).await);
             return Err(fault);
         }
     };
     let auth = authenticate(s, http_auth, blocks.security, client).await;
-    let verdict = s.shared.admission.admit_with(auth, ip, 1);
+    let verdict = s.shared.admission.admit_with(auth, ip, 1).await;
     *decision = Some(verdict.decision);
     let admitted = verdict.admitted.map_err(|e| Fault::domain(v, e))?;
     let input = Input::read(&env.body, op.input).map_err(|e| Fault::domain(v, e))?;

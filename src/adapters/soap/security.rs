@@ -110,10 +110,13 @@ pub async fn authenticate(
             if !constant_time_eq(expected.as_bytes(), digest.as_bytes()) {
                 return Err(invalid());
             }
-            match nonces.check_and_insert(&format!("{}:{nonce}", key.id)) {
+            match nonces.check_and_insert(&format!("{}:{nonce}", key.id)).await {
                 Ok(()) => Ok(principal),
                 Err(NonceError::Replayed) => Err(bad("this Nonce was already used")),
                 Err(NonceError::Full) => Err(DomainError::unavailable("too many recent nonces; retry shortly")),
+                Err(NonceError::Unavailable) => {
+                    Err(DomainError::unavailable("nonces cannot be checked now; retry shortly"))
+                }
             }
         }
     }

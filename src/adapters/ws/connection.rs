@@ -349,7 +349,7 @@ impl Conn {
             if !self.refresh_caller().await {
                 return false;
             }
-            if let Err(e) = self.shared.admission.charge(&self.admitted, 1) {
+            if let Err(e) = self.shared.admission.charge(&self.admitted, 1).await {
                 self.send(frames::error(frame.id(), &e));
                 return true;
             }
@@ -397,7 +397,7 @@ impl Conn {
     async fn reauthenticate(&mut self, token: &str) -> DomainResult<(Value, bool)> {
         let admission = &self.shared.admission;
         let fresh = admission.authn.token(token, TokenType::Access).await;
-        let fresh = admission.admit_with(fresh, &self.admitted.peer, 1).admitted?.auth;
+        let fresh = admission.admit_with(fresh, &self.admitted.peer, 1).await.admitted?.auth;
         if let (Some(now), Some(new)) = (self.admitted.auth.actor.user_id(), fresh.actor.user_id())
             && now != new
         {

@@ -105,11 +105,11 @@ impl AuthService {
         issues.finish()?;
         let email_key = email.trim().to_lowercase();
         let ip = client.ip.as_deref();
-        self.deps.throttle.reserve(&email_key, ip).map_err(DomainError::rate_limited)?;
+        self.deps.throttle.reserve(&email_key, ip).await.map_err(DomainError::rate_limited)?;
         let user = match self.deps.users.get_by_email(&email_key).await {
             Ok(user) => user,
             Err(e) => {
-                self.deps.throttle.release(&email_key, ip);
+                self.deps.throttle.release(&email_key, ip).await;
                 return Err(e);
             }
         };
@@ -117,7 +117,7 @@ impl AuthService {
         let ok = match self.deps.hasher.verify(password, hash).await {
             Ok(ok) => ok,
             Err(e) => {
-                self.deps.throttle.release(&email_key, ip);
+                self.deps.throttle.release(&email_key, ip).await;
                 return Err(e);
             }
         };
@@ -128,7 +128,7 @@ impl AuthService {
                 return Err(bad_credentials());
             }
         };
-        self.deps.throttle.succeeded(&email_key, ip);
+        self.deps.throttle.succeeded(&email_key, ip).await;
         tracing::info!(user_id = %user.id, "login succeeded");
         Ok(user)
     }

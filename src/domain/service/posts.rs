@@ -180,7 +180,11 @@ impl PostService {
     ) -> DomainResult<Post> {
         actor.require_user()?;
         actor.require_scope(Scope::PostsWrite)?;
-        let post = self.load_visible(actor, id).await?;
+        // The stored row, not a cached copy: the version compares with the store.
+        let post = match self.deps.posts.get_current(id).await? {
+            Some(post) if policy::can_read_post(actor, &post) => post,
+            _ => return Err(DomainError::not_found("post")),
+        };
         if allowed(actor, &post) { Ok(post) } else { Err(DomainError::forbidden("you may not change this post")) }
     }
 }

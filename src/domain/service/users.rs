@@ -114,7 +114,7 @@ impl UserService {
     ) -> DomainResult<User> {
         actor.require_user()?;
         actor.require_scope(Scope::UsersWrite)?;
-        let mut user = self.load(id).await?;
+        let mut user = self.load_current(id).await?;
         if !policy::can_edit_user(actor, &user) {
             return Err(DomainError::forbidden("you may only edit your own profile"));
         }
@@ -151,7 +151,7 @@ impl UserService {
         if !policy::can_delete_user(actor) {
             return Err(DomainError::forbidden("only admins delete users"));
         }
-        let user = self.load(id).await?;
+        let user = self.load_current(id).await?;
         check_version(user.version, expected_version)?;
         let event = NewEvent::user(EventType::UserDeleted, &user, self.deps.clock.now());
         self.deps.users.delete(&user, &event).await
@@ -159,6 +159,11 @@ impl UserService {
 
     async fn load(&self, id: &str) -> DomainResult<User> {
         self.deps.users.get(id).await?.ok_or_else(|| DomainError::not_found("user"))
+    }
+
+    /// For a write: the stored row, so a version compares with the store, not a cache.
+    async fn load_current(&self, id: &str) -> DomainResult<User> {
+        self.deps.users.get_current(id).await?.ok_or_else(|| DomainError::not_found("user"))
     }
 }
 

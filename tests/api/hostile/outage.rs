@@ -3,9 +3,6 @@
 //! own shape within the request timeout, readiness drops, nothing unacknowledged is kept, and
 //! the server recovers by itself when the database is back.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -14,57 +11,14 @@ use polyport::adapters::grpc::pb::post_service_client::PostServiceClient;
 use polyport::adapters::soap::envelope::Version;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
-use tokio::task::AbortHandle;
 use tonic::Code;
 
 use crate::graphql::code;
 use crate::grpc::{assert_rich, authed, channel};
 use crate::helpers::{Store, TestApp, TestUser, assert_error, spawn_app_with};
+use crate::proxy::Line;
 use crate::realtime_support::{Cred, WAIT, sse, within, ws_try};
 use crate::soap::call;
-
-/// A TCP proxy to PostgreSQL whose line the test can cut and restore.
-struct Line {
-    addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    links: Arc<Mutex<Vec<AbortHandle>>>,
-}
-
-impl Line {
-    async fn to(upstream: SocketAddr) -> Line {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let line =
-            Line { addr: listener.local_addr().unwrap(), up: Arc::new(AtomicBool::new(true)), links: Arc::default() };
-        let (up, links) = (line.up.clone(), line.links.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !up.load(Ordering::SeqCst) {
-                    continue; // dropped at once: the database is unreachable
-                }
-                let task = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                links.lock().await.push(task.abort_handle());
-            }
-        });
-        line
-    }
-
-    async fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for link in self.links.lock().await.drain(..) {
-            link.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
 
 /// A server on a fresh PostgreSQL database reached through a `Line`; None without PostgreSQL.
 async fn app_behind_a_line() -> Option<(TestApp, Line)> {

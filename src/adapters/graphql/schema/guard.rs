@@ -140,7 +140,7 @@ impl Extension for GuardExtension {
         if let (Some(shared), Some(caller)) = (ctx.data_opt::<Shared>(), ctx.data_opt::<Caller>()) {
             let cost = root_fields(&doc).saturating_sub(caller.take_prepaid());
             if cost > 0
-                && let Err(e) = shared.admission.charge(&caller.admitted, cost)
+                && let Err(e) = shared.admission.charge(&caller.admitted, cost).await
             {
                 return Err(server_error(e));
             }
@@ -162,7 +162,7 @@ impl Extension for GuardExtension {
         if extra > 0
             && let (Some(shared), Some(caller)) = (ctx.data_opt::<Shared>(), ctx.data_opt::<Caller>())
         {
-            if let Err(e) = shared.admission.charge(&caller.admitted, extra) {
+            if let Err(e) = shared.admission.charge(&caller.admitted, extra).await {
                 return Err(vec![server_error(e)]);
             }
         }
