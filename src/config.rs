@@ -176,8 +176,9 @@ pub struct Settings {
     /// long a revoked session keeps receiving).
     #[arg(long, env = "POLYPORT_STREAM_REVALIDATE_SECS", default_value_t = 5)]
     pub stream_revalidate_secs: u64,
-    /// Redis shared by every instance for request budgets, the failed-login throttle and the
-    /// WS-Security nonce cache (e.g. `redis://127.0.0.1:6379`); unset: each instance alone.
+    /// Redis shared by every instance for request budgets, the failed-login throttle, the
+    /// WS-Security nonce cache and per-caller stream caps (e.g. `redis://127.0.0.1:6379`);
+    /// unset: each instance alone.
     #[arg(long, env = "POLYPORT_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Prefix of every key Polyport writes in Redis (instances of one deployment share it).

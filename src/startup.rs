@@ -118,7 +118,19 @@ impl Application {
             Duration::from_millis(settings.event_poll_ms.max(10)),
             4096,
         );
-        let streams = Caps::new(settings.streams_max, settings.streams_per_caller);
+        let streams = Caps::shared(settings.streams_max, settings.streams_per_caller, redis.clone());
+        if let Some(redis) = redis.clone() {
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(crate::platform::redis::RENEW_EVERY);
+                loop {
+                    tokio::select! {
+                        _ = every.tick() => redis.renew_leases().await,
+                        () = stop.wait() => return,
+                    }
+                }
+            });
+        }
         let fd_limit = crate::server::raise_fd_limit();
         let listen = ListenSettings {
             header_read_timeout: settings.header_read_timeout(),

@@ -131,8 +131,8 @@ impl Admission {
     }
 
     /// A stream slot under the caller's own cap (its budget key) and the total.
-    pub fn stream_slot(&self, admitted: &Admitted) -> DomainResult<Slot> {
-        self.streams.acquire_stream(&admitted.budget)
+    pub async fn stream_slot(&self, admitted: &Admitted) -> DomainResult<Slot> {
+        self.streams.acquire_stream(&admitted.budget).await
     }
 
     /// The caller of a long-lived connection as it is now (its role may have changed): None

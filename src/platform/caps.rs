@@ -1,21 +1,26 @@
 //! Caps on things a caller holds open (connections, event streams): per key (a principal or an
 //! address) and in total. A slot is held for as long as the thing is open and freed on drop.
+//! The total is this instance's; with Redis, a stream's per-key cap is also held by a lease
+//! shared with every instance.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::redis::{Redis, StreamLease};
 use crate::domain::error::DomainError;
 
 pub struct Caps {
     max_total: usize,
     max_per_key: usize,
     state: Mutex<(usize, HashMap<String, usize>)>,
+    shared: Option<Arc<Redis>>,
 }
 
 /// One open thing's place under the caps.
 pub struct Slot {
     caps: Arc<Caps>,
     key: String,
+    _lease: Option<StreamLease>,
 }
 
 /// Which cap a refused slot hit.
@@ -27,7 +32,12 @@ pub enum Full {
 
 impl Caps {
     pub fn new(max_total: usize, max_per_key: usize) -> Arc<Self> {
-        Arc::new(Self { max_total, max_per_key, state: Mutex::new((0, HashMap::new())) })
+        Self::shared(max_total, max_per_key, None)
+    }
+
+    /// Caps whose per-key limit `acquire_stream` also holds in `shared` (all instances).
+    pub fn shared(max_total: usize, max_per_key: usize, shared: Option<Arc<Redis>>) -> Arc<Self> {
+        Arc::new(Self { max_total, max_per_key, state: Mutex::new((0, HashMap::new())), shared })
     }
 
     /// A slot for `key`, unless it is at its own cap or everything is at the total cap.
@@ -52,20 +62,29 @@ impl Caps {
         }
         *mine += 1;
         state.0 += 1;
-        Ok(Slot { caps: self.clone(), key: key.to_string() })
+        Ok(Slot { caps: self.clone(), key: key.to_string(), _lease: None })
     }
 
-    /// A stream slot for `key` (`user:…`, `key:…` or `ip:…`): RATE_LIMITED over the caller's
-    /// cap, UNAVAILABLE over the total.
-    pub fn acquire_stream(self: &Arc<Self>, key: &str) -> Result<Slot, DomainError> {
-        self.try_acquire(key).map_err(|full| match full {
+    /// A stream slot for `key` (`user:…` or `ip:…`): RATE_LIMITED over the caller's cap (on
+    /// every instance together when Redis answers), UNAVAILABLE over this instance's total.
+    pub async fn acquire_stream(self: &Arc<Self>, key: &str) -> Result<Slot, DomainError> {
+        let per_key = || {
+            let mut e = DomainError::rate_limited(5);
+            e.message = format!("at most {} open streams per caller", self.max_per_key);
+            e
+        };
+        let mut slot = self.try_acquire(key).map_err(|full| match full {
             Full::Total => DomainError::unavailable("the server has too many open streams; retry later"),
-            Full::PerKey => {
-                let mut e = DomainError::rate_limited(5);
-                e.message = format!("at most {} open streams per caller", self.max_per_key);
-                e
+            Full::PerKey => per_key(),
+        })?;
+        if let Some(redis) = &self.shared {
+            match redis.lease_stream(key, self.max_per_key).await {
+                Some(Ok(lease)) => slot._lease = Some(lease),
+                Some(Err(())) => return Err(per_key()),
+                None => {} // Redis does not answer: this instance's cap alone
             }
-        })
+        }
+        Ok(slot)
     }
 
     pub fn open(&self) -> usize {
@@ -102,6 +121,6 @@ mod tests {
         assert_eq!(caps.open(), 4);
         drop(a1);
         assert!(caps.try_acquire("a").is_err(), "still over the total");
-        assert!(caps.acquire_stream("d").is_err_and(|e| e.code == crate::domain::error::ErrorCode::Unavailable));
+        assert_eq!(caps.try_acquire("d").err(), Some(Full::Total));
     }
 }

@@ -37,7 +37,7 @@ pub struct RefusalLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LimitLabels {
-    /// `rate_budget`, `login_throttle` or `nonce_cache`.
+    /// `rate_budget`, `login_throttle`, `nonce_cache` or `stream_caps`.
     pub limit: &'static str,
 }
 

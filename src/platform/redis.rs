@@ -1,13 +1,17 @@
 //! Limits shared by every instance through Redis (`POLYPORT_REDIS_URL`): request budgets, the
-//! failed-login throttle and the WS-Security nonce replay cache, each one atomic script.
+//! failed-login throttle, the WS-Security nonce replay cache and per-caller stream caps (leases
+//! each instance renews while its streams are open, so a crashed instance's expire), each one
+//! atomic script.
 //!
 //! When Redis does not answer within `TIMEOUT`, each call reports `None` and its caller falls
-//! back (budgets and the login throttle to this instance's own memory, nonces refuse); the
+//! back (budgets, the login throttle and stream caps to this instance's own memory, nonces
+//! refuse); the
 //! first failure logs a warning, each fallback counts in `polyport_redis_fallbacks_total`, and
 //! for a second after a failure calls go straight to the fallback, so an outage adds no latency.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::metrics::counter::Counter;
@@ -66,6 +70,45 @@ return 0",
     )
 });
 
+/// Open streams per caller: KEYS[1] the caller's leases; ARGV now ms, lease ms, max, member
+/// -> 1 (leased) or 0 (the caller is at its cap on all instances together).
+static LEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1",
+    )
+});
+
+/// How long a stream lease lives without renewal (an instance that dies frees its callers'
+/// places after this), and how often live leases are renewed.
+const LEASE_MS: u64 = 30_000;
+pub const RENEW_EVERY: Duration = Duration::from_secs(10);
+
+/// One open stream's place under its caller's shared cap; given back on drop.
+pub struct StreamLease {
+    redis: Arc<Redis>,
+    member: String,
+}
+
+impl Drop for StreamLease {
+    fn drop(&mut self) {
+        let key = self.redis.leases.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.member);
+        if let (Some(key), Ok(runtime)) = (key, tokio::runtime::Handle::try_current()) {
+            let (redis, member) = (self.redis.clone(), std::mem::take(&mut self.member));
+            runtime.spawn(async move {
+                let mut conn = redis.conn.clone();
+                let mut cmd = redis::cmd("ZREM");
+                cmd.arg(key).arg(member);
+                let _: Option<i64> = redis.call("stream_caps", cmd.query_async(&mut conn)).await;
+            });
+        }
+    }
+}
+
 pub struct Redis {
     conn: ConnectionManager,
     prefix: String,
@@ -73,6 +116,8 @@ pub struct Redis {
     healthy: AtomicBool,
     fallbacks: Family<LimitLabels, Counter>,
     up: Gauge,
+    /// This instance's live stream leases: member -> the caller's key.
+    leases: Mutex<HashMap<String, String>>,
 }
 
 impl Redis {
@@ -94,7 +139,40 @@ impl Redis {
             healthy: AtomicBool::new(true),
             fallbacks: metrics.redis_fallbacks.clone(),
             up: metrics.redis_up.clone(),
+            leases: Mutex::default(),
         })
+    }
+
+    /// A place for one more stream of `key` under its cap of `max` on all instances together:
+    /// Some(Err(())) when the caller is at it.
+    pub async fn lease_stream(self: &Arc<Self>, key: &str, max: usize) -> Option<Result<StreamLease, ()>> {
+        let mut conn = self.conn.clone();
+        let (redis_key, member) = (format!("{}streams:{key}", self.prefix), uuid::Uuid::now_v7().to_string());
+        let mut invocation = LEASE.key(&redis_key);
+        invocation.arg(now_ms()).arg(LEASE_MS).arg(max).arg(&member);
+        let leased: u64 = self.call("stream_caps", invocation.invoke_async(&mut conn)).await?;
+        if leased == 0 {
+            return Some(Err(()));
+        }
+        self.leases.lock().unwrap_or_else(|e| e.into_inner()).insert(member.clone(), redis_key);
+        Some(Ok(StreamLease { redis: self.clone(), member }))
+    }
+
+    /// Extends every live lease of this instance by `LEASE_MS` (run every `RENEW_EVERY`).
+    pub async fn renew_leases(&self) {
+        let live: Vec<(String, String)> =
+            self.leases.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(m, k)| (m.clone(), k.clone())).collect();
+        if live.is_empty() {
+            return;
+        }
+        let until = now_ms() + LEASE_MS;
+        let mut pipe = redis::pipe();
+        for (member, key) in &live {
+            pipe.cmd("ZADD").arg(key).arg("XX").arg(until).arg(member).ignore();
+            pipe.cmd("PEXPIRE").arg(key).arg(LEASE_MS).ignore();
+        }
+        let mut conn = self.conn.clone();
+        let _: Option<()> = self.call("stream_caps", pipe.query_async(&mut conn)).await;
     }
 
     /// Charges `cost` to `key`'s budget of `limit` per `period`, for every instance at once.
@@ -176,8 +254,8 @@ impl Redis {
             self.up.set(0);
             tracing::warn!(
                 error = %error,
-                "Redis unreachable: request budgets and the login throttle count per instance and \
-                 WS-Security digests are refused until it answers"
+                "Redis unreachable: request budgets, the login throttle and stream caps count per instance \
+                 and WS-Security digests are refused until it answers"
             );
         }
         None

@@ -1,6 +1,7 @@
 //! Limits shared by several instances through Redis (`TEST_REDIS_URL`; skipped without it):
-//! one request budget, one failed-login window and one nonce cache for all of them, and what
-//! each does while Redis does not answer (its line cut by a proxy the test owns).
+//! one request budget, one failed-login window, one nonce cache and one stream cap per caller
+//! for all of them, and what each does while Redis does not answer (its line cut by a proxy the
+//! test owns).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, Store, TestApp, spawn_app_with, spawn_sibling};
 use crate::proxy::Line;
-use crate::realtime_support::{WAIT, within};
+use crate::realtime_support::{Cred, WAIT, sse, sse_request, within};
 use crate::soap::{api_key, digest_token, envelope, now, op, send};
 
 fn redis_url() -> Option<String> {
@@ -28,6 +29,21 @@ fn deployment(url: String, anonymous: u64) -> impl Fn(&mut polyport::Settings) +
         s.rate_limit_anon_per_minute = anonymous;
         s.login_max_failures = 10;
     }
+}
+
+/// Two instances whose callers may each hold two streams, on all instances together.
+async fn two_with_stream_cap(url: &str) -> (TestApp, TestApp) {
+    let base = deployment(url.to_string(), 1000);
+    let tweak = move |s: &mut polyport::Settings| {
+        base(s);
+        s.streams_per_caller = 2;
+    };
+    let a = spawn_app_with(Store::Sqlite, tweak.clone()).await.unwrap();
+    let b = match spawn_sibling(&a, tweak.clone()).await {
+        Some(b) => b,
+        None => spawn_app_with(Store::Sqlite, tweak).await.unwrap(),
+    };
+    (a, b)
 }
 
 /// Two instances (each on its own SQLite file, or on one PostgreSQL database with
@@ -114,7 +130,7 @@ async fn a_nonce_used_on_one_instance_is_refused_on_another() {
 }
 
 #[tokio::test]
-async fn while_redis_is_cut_off_budgets_count_per_instance_digests_are_refused_and_both_heal() {
+async fn while_redis_is_cut_off_budgets_and_caps_count_per_instance_digests_are_refused_and_all_heal() {
     let Some(url) = redis_url() else { return skipped() };
     let upstream: SocketAddr = url.trim_start_matches("redis://").trim_end_matches('/').parse().unwrap();
     let line = Line::to(upstream).await;
@@ -141,6 +157,8 @@ async fn while_redis_is_cut_off_budgets_count_per_instance_digests_are_refused_a
     let body = op("CreatePost", &[("title", "Digest")]);
     let refused = send(&app, Version::Soap12, "CreatePost", envelope(Version::Soap12, &digest, &body), &[]).await;
     refused.assert_fault(Version::Soap12, "Receiver", "UNAVAILABLE");
+    // Streams open under this instance's own cap.
+    let _stream = sse(&app, "topics=posts", Cred::Anonymous, None).await;
     // Logins still work, throttled per instance.
     let r = app.post("/auth/login", None, json!({"email": ada.email, "password": PASSWORD})).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -161,4 +179,23 @@ async fn while_redis_is_cut_off_budgets_count_per_instance_digests_are_refused_a
     let fresh = digest_token(&key_id, &secret, b"healed-nonce-0001", &now());
     let r = send(&app, Version::Soap12, "CreatePost", envelope(Version::Soap12, &fresh, &body), &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_callers_stream_cap_counts_its_streams_on_every_instance() {
+    let Some(url) = redis_url() else { return skipped() };
+    let (a, b) = two_with_stream_cap(&url).await;
+    let on_a = sse(&a, "topics=posts", Cred::Anonymous, None).await;
+    let _on_b = sse(&b, "topics=posts", Cred::Anonymous, None).await;
+    for app in [&a, &b] {
+        let r = sse_request(app, "topics=posts", Cred::Anonymous, None).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "a third stream anywhere is over the cap");
+    }
+    drop(on_a);
+    within(WAIT, "the closed stream's place to come back", async {
+        while sse_request(&b, "topics=posts", Cred::Anonymous, None).await.status() != StatusCode::OK {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
 }

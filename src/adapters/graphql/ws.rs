@@ -54,7 +54,11 @@ pub async fn upgrade(
     let ip = peer.ip().to_string();
     // Credentials come with `connection_init`: until then the connection is its address's.
     let verdict = s.shared.admission.admit(Presented::default(), &ip, 1).await;
-    let slot = match verdict.admitted.and_then(|a| s.shared.admission.stream_slot(&a)) {
+    let slot = match verdict.admitted {
+        Ok(a) => s.shared.admission.stream_slot(&a).await,
+        Err(e) => Err(e),
+    };
+    let slot = match slot {
         Ok(slot) => slot,
         Err(e) => return ApiError(e).into_response(),
     };
@@ -305,7 +309,8 @@ impl Guarded {
             Err(e) => return Err(Close(4403, format!("Forbidden: {}", e.message))),
         };
         if admitted.actor().principal().is_some() {
-            self.slot = admission.stream_slot(&admitted).map_err(|_| Close(4429, "Too many open streams".into()))?;
+            self.slot =
+                admission.stream_slot(&admitted).await.map_err(|_| Close(4429, "Too many open streams".into()))?;
         }
         let auth = admitted.auth.clone();
         let caller = Caller::new(admitted, None, 0);

@@ -86,8 +86,8 @@ impl Call {
     }
 
     /// A stream slot for this caller.
-    pub fn stream_slot(&self) -> Result<crate::platform::caps::Slot, Status> {
-        self.shared.admission.stream_slot(&self.admitted).map_err(|e| self.fail(&e))
+    pub async fn stream_slot(&self) -> Result<crate::platform::caps::Slot, Status> {
+        self.shared.admission.stream_slot(&self.admitted).await.map_err(|e| self.fail(&e))
     }
 
     /// The status of a domain error, tagged with this call's request id.

@@ -17,7 +17,7 @@ impl pb::event_service_server::EventService for Grpc {
         let call = Call::open(&self.shared, &req).await?;
         let r = req.into_inner();
         let topics = Topic::parse_all(&r.topics).map_err(|e| call.fail(&e))?;
-        let slot = call.stream_slot()?;
+        let slot = call.stream_slot().await?;
         let mut subscription =
             self.shared.bus.subscribe(call.actor(), r.after_event_id).await.map_err(|e| call.fail(&e))?;
         let (tx, out) = channel(self.shared.stream_settings.ws_send_queue);
@@ -52,7 +52,7 @@ impl pb::event_service_server::EventService for Grpc {
 
     async fn live(&self, req: Request<Streaming<pb::LiveRequest>>) -> Result<Response<Self::LiveStream>, Status> {
         let call = Call::open(&self.shared, &req).await?;
-        let slot = call.stream_slot()?;
+        let slot = call.stream_slot().await?;
         let (tx, out) = channel(self.shared.stream_settings.ws_send_queue);
         tokio::spawn(live::run(call, slot, req.into_inner(), tx));
         Ok(Response::new(out))

@@ -107,7 +107,7 @@ impl pb::post_service_server::PostService for Grpc {
         let context = posts_context(&filter);
         let mut page =
             self.shared.ops.page(&context, paging(MAX_LIMIT as i32, &r.cursor)).map_err(|e| call.fail(&e))?;
-        let slot = call.stream_slot()?;
+        let slot = call.stream_slot().await?;
         let (tx, out) = channel(64);
         let mut remaining = if r.limit > 0 { r.limit as usize } else { usize::MAX };
         let grpc = self.clone();

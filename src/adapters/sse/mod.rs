@@ -80,7 +80,7 @@ async fn start(
     };
     let admitted = s.admission.admit(presented, &client_ip(ext), 1).await.admitted?;
     let p = params(pairs, header_str(headers, "last-event-id"))?;
-    let slot = s.admission.stream_slot(&admitted)?;
+    let slot = s.admission.stream_slot(&admitted).await?;
     let subscription = s.bus.subscribe(admitted.actor(), p.after).await?;
     Ok(stream::respond(s, admitted.auth, p.topics, subscription, slot))
 }

@@ -407,7 +407,7 @@ impl Conn {
             self.admitted.auth.actor == crate::domain::policy::Actor::Anonymous && fresh.actor.principal().is_some();
         let signed_in = admission.signed_in(&self.admitted, fresh);
         if widened {
-            self.slot = admission.stream_slot(&signed_in)?;
+            self.slot = admission.stream_slot(&signed_in).await?;
         }
         self.admitted = signed_in;
         Ok((

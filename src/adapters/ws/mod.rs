@@ -55,6 +55,6 @@ async fn accept(s: &Shared, headers: &HeaderMap, ip: String) -> DomainResult<con
         stream_token: None,
     };
     let admitted = s.admission.admit(presented, &ip, 1).await.admitted?;
-    let slot = s.admission.stream_slot(&admitted)?;
+    let slot = s.admission.stream_slot(&admitted).await?;
     Ok(connection::Opening { admitted, header_credentials: presented.any(), slot })
 }
