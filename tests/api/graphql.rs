@@ -541,6 +541,36 @@ async fn graphql_transport_ws_delivers_live_events_with_delivery_time_authorizat
 }
 
 #[tokio::test]
+async fn a_subscriber_demoted_while_connected_stops_receiving_others_drafts_at_revalidation() {
+    let app = spawn_app_with(crate::helpers::Store::Sqlite, |s| s.stream_revalidate_secs = 1).await.unwrap();
+    let (boss, root, alice) =
+        (app.with_role("boss", Role::Admin).await, app.with_role("root", Role::Admin).await, app.member("alice").await);
+    let mut ws = gws(&app, "graphql-transport-ws").await;
+    ws.init(json!({"authorization": format!("Bearer {}", boss.token)})).await;
+    ws.send(json!({"type": "subscribe", "id": "all", "payload": {"query": POST_EVENTS}})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let draft = app.create_post(&alice, "draft one", &[]).await;
+    let m = ws.recv().await;
+    assert_eq!(m["payload"]["data"]["events"]["data"]["id"], draft["id"], "an admin sees others' drafts: {m}");
+
+    let r = app.patch(&format!("/users/{}", boss.id), Some(&root.token), json!({"role": "member"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Past the revalidation interval the connection's caller is a member.
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    app.create_post(&alice, "draft two", &[]).await;
+    let public = app.published_post(&alice, "public").await;
+    loop {
+        let m = ws.recv().await;
+        let event = &m["payload"]["data"]["events"];
+        assert_ne!(event["data"]["title"], "draft two", "a member never sees another's draft: {m}");
+        if event["type"] == "post.published" {
+            assert_eq!(event["data"]["id"], public["id"]);
+            break;
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_subscription_larger_than_the_read_buffer_works_and_one_over_the_limit_closes_with_1009() {
     let app = spawn_app_with(crate::helpers::Store::Sqlite, |s| s.ws_max_message_bytes = 32 * 1024).await.unwrap();
     let alice = app.member("alice").await;

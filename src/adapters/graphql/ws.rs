@@ -24,7 +24,7 @@ use super::schema::{Caller, parse, vet};
 use crate::adapters::http_error::ApiError;
 use crate::adapters::request::{header_str, origin_allowed, ws_read_error_close};
 use crate::domain::error::{DomainError, ErrorCode};
-use crate::platform::admission::Presented;
+use crate::platform::admission::{Admitted, Presented};
 use crate::platform::authn::Authenticated;
 use crate::platform::caps::Slot;
 use crate::platform::request_id;
@@ -89,6 +89,9 @@ struct Guarded {
     protocol: WebSocketProtocols,
     ip: String,
     auth: Option<Authenticated>,
+    /// The caller admitted at `connection_init`, and the shared cell its subscriptions read
+    /// the caller from at each delivery (updated by revalidation).
+    admitted: Option<(Admitted, Arc<std::sync::RwLock<crate::domain::policy::Actor>>)>,
     /// The connection's stream slot: its address's until `connection_init` names a principal.
     slot: Slot,
     /// Connection data handed to the engine when it processes `connection_init`.
@@ -118,6 +121,7 @@ async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: 
         protocol,
         ip,
         auth: None,
+        admitted: None,
         slot,
         pending,
         active: HashSet::new(),
@@ -137,9 +141,15 @@ async fn run(socket: WebSocket, state: State, protocol: WebSocketProtocols, ip: 
             () = sleep_until(expiry) => break Some(Close(4401, "token expired".into())),
             () = sleep_until(init) => break Some(Close(4408, "Connection initialisation timeout".into())),
             _ = revalidate.tick(), if g.auth.as_ref().is_some_and(|a| a.actor.principal().is_some()) => {
-                let actor = &g.auth.as_ref().expect("checked").actor;
-                if !Box::pin(g.state.shared.admission.authn.still_valid(actor)).await.unwrap_or(true) {
-                    break Some(Close(4401, "credential revoked".into()));
+                // The caller as the records say now: gone closes, a changed role applies to
+                // every later delivery.
+                let (admitted, current) = g.admitted.as_ref().expect("set with auth");
+                match Box::pin(g.state.shared.admission.revalidate(admitted)).await {
+                    Ok(None) => break Some(Close(4401, "credential revoked".into())),
+                    Ok(Some(fresh)) => {
+                        *current.write().unwrap_or_else(|e| e.into_inner()) = fresh.auth.actor.clone();
+                    }
+                    Err(_) => {} // the store did not answer: check again next time
                 }
             }
             _ = ping.tick() => {
@@ -313,7 +323,8 @@ impl Guarded {
                 admission.stream_slot(&admitted).await.map_err(|_| Close(4429, "Too many open streams".into()))?;
         }
         let auth = admitted.auth.clone();
-        let caller = Caller::new(admitted, None, 0);
+        let caller = Caller::new(admitted.clone(), None, 0);
+        self.admitted = Some((admitted, caller.current.clone()));
         let mut data = async_graphql::Data::default();
         data.insert(caller);
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(data);

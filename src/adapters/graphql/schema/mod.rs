@@ -27,6 +27,9 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub actor: Actor,
+    /// The caller as the last revalidation found it (its role may change during a long-lived
+    /// connection): what subscriptions authorize each delivery with.
+    pub current: std::sync::Arc<std::sync::RwLock<Actor>>,
     pub admitted: Admitted,
     /// The request's `Idempotency-Key`, for its one mutation.
     pub idempotency_key: Option<String>,
@@ -42,6 +45,7 @@ impl Caller {
     pub fn new(admitted: Admitted, idempotency_key: Option<String>, prepaid: u64) -> Self {
         Self {
             actor: admitted.auth.actor.clone(),
+            current: std::sync::Arc::new(std::sync::RwLock::new(admitted.auth.actor.clone())),
             admitted,
             idempotency_key,
             prepaid: std::sync::Arc::new(prepaid.into()),
@@ -55,6 +59,11 @@ impl Caller {
 
     pub fn was_replayed(&self) -> bool {
         self.replayed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The caller now (see `current`).
+    pub fn current_actor(&self) -> Actor {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn take_prepaid(&self) -> u64 {

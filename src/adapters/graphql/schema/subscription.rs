@@ -27,21 +27,26 @@ fn parse_after(after: Option<ID>) -> async_graphql::Result<Option<i64>> {
         .gql()
 }
 
-/// Every delivery of `topics` the caller may see, paired with the stored event.
+/// Every delivery of `topics` the caller may see (as it is at each delivery: revalidation may
+/// change its role), paired with the stored event and that caller.
 async fn feed(
     ctx: &Context<'_>,
     topics: Vec<Topic>,
     after: Option<i64>,
-) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<(Delivery, std::sync::Arc<StoredEvent>)>> + use<>> {
-    let actor: Actor = ctx.data::<Caller>()?.actor.clone();
-    let subscription = shared(ctx).bus.subscribe(&actor, after).await.gql()?;
-    Ok(stream::unfold(Some((subscription, actor, topics)), |state| async move {
-        let (mut sub, actor, topics) = state?;
+) -> async_graphql::Result<
+    impl Stream<Item = async_graphql::Result<(Delivery, std::sync::Arc<StoredEvent>, Actor)>> + use<>,
+> {
+    let caller = ctx.data::<Caller>()?;
+    let current = caller.current.clone();
+    let subscription = shared(ctx).bus.subscribe(&caller.current_actor(), after).await.gql()?;
+    Ok(stream::unfold(Some((subscription, current, topics)), |state| async move {
+        let (mut sub, current, topics) = state?;
         loop {
             match sub.next().await {
                 Ok(event) => {
+                    let actor = current.read().unwrap_or_else(|e| e.into_inner()).clone();
                     if let Some(d) = deliver(&actor, &topics, &event) {
-                        return Some((Ok((d, event)), Some((sub, actor, topics))));
+                        return Some((Ok((d, event, actor)), Some((sub, current, topics))));
                     }
                 }
                 Err(e) => return Some((Err(to_graphql(e)), None)),
@@ -63,7 +68,7 @@ impl Subscription {
         let topics = Topic::parse_all(&topics.unwrap_or_else(|| vec!["posts".into()])).gql()?;
         let after = parse_after(after)?;
         Ok(feed(ctx, topics, after).await?.map(|r| {
-            r.map(|(d, _)| Event {
+            r.map(|(d, _, _)| Event {
                 id: ID(d.id.to_string()),
                 event_type: d.event_type.to_string(),
                 topic: d.topic,
@@ -97,7 +102,7 @@ impl Subscription {
         let after = parse_after(after)?;
         Ok(feed(ctx, topics, after).await?.filter_map(move |r| {
             let item = match r {
-                Ok((d, event)) => match &event.subject {
+                Ok((d, event, _)) => match &event.subject {
                     Subject::Post(p)
                         if filter.status.is_none_or(|s| s == p.status)
                             && filter.tag.as_ref().is_none_or(|t| p.tags.contains(t)) =>
@@ -125,12 +130,11 @@ impl Subscription {
         id: ID,
         after: Option<ID>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<UserEvent>> + use<>> {
-        let actor = ctx.data::<Caller>()?.actor.clone();
         let topics = Topic::parse_all(&[format!("users/{}", id.as_str())]).gql()?;
         let after = parse_after(after)?;
         Ok(feed(ctx, topics, after).await?.filter_map(move |r| {
             let item = match r {
-                Ok((d, event)) => match &event.subject {
+                Ok((d, event, actor)) => match &event.subject {
                     Subject::User(u) => Some(Ok(UserEvent {
                         id: ID(d.id.to_string()),
                         event_type: d.event_type.to_string(),
