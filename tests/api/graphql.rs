@@ -437,6 +437,47 @@ async fn graphiql_loads_every_script_and_style_from_this_server() {
 }
 
 #[tokio::test]
+async fn graphiql_opens_on_example_operations_that_run_and_says_how_to_send_the_token() {
+    let app = spawn_app().await;
+    let page = app.client.get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let (_, rest) = page.split_once("const defaultQuery = `").expect("GraphiQL gets a default query");
+    let (document, _) = rest.split_once("`;").unwrap();
+    assert!(document.contains(r#"{"Authorization": "Bearer <accessToken>"}"#), "{document}");
+    // Every operation in it validates (the whole document is validated with each one) and runs.
+    let run = |name: &str, token: Option<String>| {
+        let body = json!({"query": document, "operationName": name});
+        let (app, name) = (&app, name.to_string());
+        async move {
+            let (status, body) = app.gql_with(token.as_deref(), body, &[]).await;
+            assert_eq!(status, StatusCode::OK, "{name}: {body}");
+            assert!(body["errors"].is_null(), "{name}: {body}");
+            body
+        }
+    };
+    run("LatestPosts", None).await;
+    assert_eq!(run("Register", None).await["data"]["register"]["role"], "MEMBER");
+    let login = run("Login", None).await;
+    let token = login["data"]["login"]["accessToken"].as_str().unwrap().to_string();
+    assert_eq!(run("CreatePost", Some(token)).await["data"]["createPost"]["status"], "DRAFT");
+}
+
+#[tokio::test]
+async fn a_request_without_a_query_answers_a_short_error_naming_the_field() {
+    let app = spawn_app().await;
+    // What `curl /graphql` sends (application/json answers, as graphql-over-http allows).
+    let r = app.client.get(app.url("/graphql")).send().await.unwrap();
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(code(&body, 0), "INVALID_REQUEST");
+    assert_eq!(body["errors"][0]["extensions"]["details"], json!([{"field": "query", "issue": "missing"}]));
+    assert!(body["errors"][0]["message"].as_str().unwrap().len() < 100, "{body}");
+    let modern = [("accept", "application/graphql-response+json")];
+    let (status, body) = app.gql_with(None, json!({"query": "  "}), &modern).await;
+    assert_eq!((status, code(&body, 0)), (StatusCode::BAD_REQUEST, "INVALID_REQUEST"));
+}
+
+#[tokio::test]
 async fn complexity_is_charged_to_the_shared_rate_limit() {
     let app = spawn_app_with(crate::helpers::Store::Sqlite, |s| s.rate_limit_anon_per_minute = 10).await.unwrap();
     let heavy = "{ posts(first: 100) { edges { node { id title body tags } } } }";

@@ -28,7 +28,39 @@ pub const PAGE: &str = r#"<!doctype html>
 <script>
 const wsUrl = location.origin.replace(/^http/, "ws") + "/graphql/ws";
 const fetcher = GraphiQL.createFetcher({ url: "/graphql", subscriptionUrl: wsUrl });
-ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElement(GraphiQL, { fetcher }));
+const defaultQuery = `# Polyport over GraphQL. Published posts need no credentials: run LatestPosts.
+#
+# To act as a user: run Register once, then Login, copy its accessToken, open the Headers tab
+# (below) and write {"Authorization": "Bearer <accessToken>"}. Every request then carries it;
+# subscriptions (run one with the play button) get it in connection_init.
+query LatestPosts {
+  posts(first: 5) {
+    edges { node { id title status tags author { id name } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+
+mutation Register {
+  register(input: {email: "ada@example.com", name: "Ada", password: "correct horse battery"}) { id role }
+}
+
+mutation Login {
+  login(input: {email: "ada@example.com", password: "correct horse battery"}) { accessToken expiresIn }
+}
+
+mutation CreatePost {
+  createPost(input: {title: "Hello from GraphiQL", body: "Written in the browser.", tags: ["graphiql"]}) {
+    id status version
+  }
+}
+
+subscription PostEvents {
+  postEvents { type post { id title status } }
+}
+`;
+ReactDOM.createRoot(document.getElementById("graphiql")).render(
+  React.createElement(GraphiQL, { fetcher, defaultQuery, defaultHeaders: "{}", defaultEditorToolsVisibility: "headers" }),
+);
 </script>
 </body>
 </html>

@@ -249,6 +249,12 @@ impl DocumentCache {
     /// Parses (or finds) the request's document and vets its expanded size before the engine
     /// sees it. Long documents are parsed on the blocking pool, off the request threads.
     async fn vet(&self, request: &mut GqlRequest, limits: &super::schema::GraphqlSettings) -> Result<(), DomainError> {
+        if request.query.trim().is_empty() {
+            return Err(DomainError::invalid(
+                "no query: send one as GET /graphql?query=... or POST /graphql {\"query\": ...}",
+            )
+            .with_detail("query", "missing"));
+        }
         let cacheable = request.query.len() <= CACHED_QUERY_BYTES;
         let cached = cacheable.then(|| self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&request.query).cloned());
         if let Some(Some(doc)) = cached {
