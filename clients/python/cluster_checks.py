@@ -5,7 +5,8 @@
 1. A flow alternating instances on every request (create, get, patch, publish, patch, delete,
    20 rounds): no write fails, the balancer really alternates (X-Served-By), and a read on
    another instance after a write trails it by at most the documented bound (p99 50 ms).
-2. The failed-login budget is shared: after 10 bad logins spread over the instances, the 11th
+2. The request budget is shared: consecutive anonymous requests served by different instances
+   see RateLimit-Remaining fall by exactly one each time. The failed-login budget is shared: after 10 bad logins spread over the instances, the 11th
    attempt is refused (429) whichever instance gets it, even with the right password.
 3. An SSE stream whose instance is killed (kill -9) reconnects through the balancer with
    Last-Event-ID and misses none of the events written meanwhile.
@@ -115,6 +116,22 @@ def alternating_flow(token):
           f"another instance: {stale}/{len(lags)} needed a retry, p99 {p99:.1f} ms, max {worst:.1f} ms")
     if p99 > BOUND_MS:
         sys.exit(f"FAIL read-after-write p99 {p99:.1f} ms is over the {BOUND_MS} ms bound")
+
+
+def shared_request_budget():
+    conn = http.client.HTTPConnection(HOST, timeout=10)
+    seen, remaining = set(), []
+    for _ in range(9):
+        conn.request("GET", "/api/v1/posts?limit=1", headers={"accept": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        expect(r.status, 200, "anonymous list")
+        seen.add(r.getheader("x-served-by"))
+        remaining.append(int(r.getheader("ratelimit-remaining")))
+    steps = {a - b for a, b in zip(remaining, remaining[1:])}
+    if steps != {1} or len(seen) < min(2, len(PIDS)):
+        sys.exit(f"FAIL one budget for all instances: remaining {remaining} from {sorted(seen)}")
+    print(f"request budget shared: RateLimit-Remaining {remaining[0]}..{remaining[-1]} across {sorted(seen)}")
 
 
 def shared_login_budget(email):
@@ -229,6 +246,7 @@ def sigterm_under_load(token):
 # address, no login from it succeeds until the window ends, on any instance.
 flow, stream, load, throttled = (member(n) for n in ("flow", "stream", "load", "throttle"))
 alternating_flow(flow[1])
+shared_request_budget()
 shared_login_budget(throttled[0])
 stream_survives_a_killed_instance(stream[1])
 sigterm_under_load(load[1])

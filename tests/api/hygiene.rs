@@ -89,6 +89,63 @@ async fn the_openapi_document_describes_every_route_and_the_docs_work_offline() 
 }
 
 #[tokio::test]
+async fn openapi_names_each_operation_canonically_and_states_who_may_call_it_as_the_server_does() {
+    let app = spawn_app().await;
+    let spec: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let mut ids = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            ids.push(id.to_string());
+            let anonymous = op["security"].as_array().unwrap().iter().any(|s| s.as_object().unwrap().is_empty());
+            // The document's word against the server's: call it without credentials (login and
+            // refreshToken answer 401 for the credentials in their body, so they are left out).
+            let url = app.url(&path.replace("{id}", "01a00000-0000-7000-8000-000000000000"));
+            let body = match id {
+                "logout" => json!({"refresh_token": "x"}),
+                "register" => {
+                    json!({"email": format!("{}@example.com", uuid::Uuid::now_v7().simple()), "name": "N", "password": "long enough password"})
+                }
+                "createApiKey" => json!({"name": "k", "scopes": ["posts:read"]}),
+                "updateUser" => json!({"name": "n"}),
+                _ => json!({"title": "t"}),
+            };
+            let r = app.client.request(method.to_uppercase().parse().unwrap(), url).json(&body).send().await.unwrap();
+            if !["login", "refreshToken"].contains(&id) {
+                assert_eq!(
+                    r.status() == StatusCode::UNAUTHORIZED,
+                    !anonymous,
+                    "{id} ({method} {path}): {}",
+                    r.status()
+                );
+            }
+            let params: Vec<&str> =
+                op["parameters"].as_array().map_or(vec![], |ps| ps.iter().filter_map(|p| p["name"].as_str()).collect());
+            let statuses: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+            assert_eq!(params.contains(&"If-Match"), statuses.contains(&&"412".to_string()), "{id}: {params:?}");
+            assert_eq!(op.get("requestBody").is_some(), statuses.contains(&&"415".to_string()), "{id}");
+            let writes = method != "get" && !["login", "refreshToken", "createApiKey"].contains(&id);
+            assert_eq!(params.contains(&"Idempotency-Key"), writes, "{id}: {params:?}");
+        }
+    }
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operationIds are unique: {ids:?}");
+    for id in &ids {
+        assert!(
+            ["login", "refreshToken", "logout", "register", "me", "getUser", "listUsers", "updateUser", "deleteUser"]
+                .contains(&id.as_str())
+                || ["getPost", "listPosts", "listUserPosts", "createPost", "updatePost", "publishPost"]
+                    .contains(&id.as_str())
+                || ["unpublishPost", "deletePost", "createApiKey", "listApiKeys", "revokeApiKey"]
+                    .contains(&id.as_str()),
+            "{id} is not a canonical operation name"
+        );
+    }
+}
+
+#[tokio::test]
 async fn shutdown_finishes_the_request_in_flight_then_stops_cleanly() {
     let mut app = spawn_app().await;
     let ada = app.member("ada").await;

@@ -16,7 +16,7 @@ fn tokens(outcome: Outcome) -> ApiResult<axum::Json<TokenResponse>> {
 }
 
 /// Log in with email and password. Fails the same way whether or not the email exists.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(s): State<Shared>,
@@ -27,7 +27,7 @@ pub async fn login(
 }
 
 /// Exchange a refresh token for a new pair. Each refresh token works once; reuse revokes the session.
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/api/v1/auth/refresh", operation_id = "refreshToken", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
 pub async fn refresh(
     State(s): State<Shared>,
@@ -38,7 +38,7 @@ pub async fn refresh(
 }
 
 /// Revoke the session of a refresh token.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest, responses((status = 204)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth", request_body = RefreshRequest, responses((status = 204)))]
 pub async fn logout(State(s): State<Shared>, caller: Caller, Json(req): Json<RefreshRequest>) -> ApiResult<Response> {
     let (_, replay) = caller.run(&s, Operation::Logout { refresh_token: req.refresh_token }).await?;
     Ok(replayed(StatusCode::NO_CONTENT.into_response(), replay))

@@ -32,26 +32,71 @@ pub fn page_size_text() -> String {
     format!("Page size, clamped into 1..={MAX_LIMIT} (default {DEFAULT_LIMIT}).")
 }
 
-/// Adds the security schemes and the error responses every operation can give, and the page
-/// size rule on every `limit`; operations with a body can also answer 415.
+/// Adds the security schemes, who may call each operation, the headers each accepts, the error
+/// responses each can give, and the page size rule on every `limit`.
 struct CommonResponses;
 
-const ERRORS: [(&str, &str); 12] = [
+const ERRORS: [(&str, &str); 13] = [
     ("400", "Malformed request (INVALID_REQUEST)"),
     ("401", "Missing or invalid credentials (UNAUTHENTICATED)"),
-    ("403", "Not allowed (FORBIDDEN)"),
+    ("403", "Not allowed, or a key without the scope (FORBIDDEN)"),
     ("404", "Not found, or not visible to you (NOT_FOUND)"),
     ("406", "Accept excludes application/json (INVALID_REQUEST)"),
     ("409", "Conflict, or the same Idempotency-Key in flight"),
     ("412", "If-Match did not match the current version"),
     ("413", "Body too large (PAYLOAD_TOO_LARGE)"),
+    ("415", "Body is not `Content-Type: application/json` (INVALID_REQUEST)"),
     ("422", "Field rules broken (VALIDATION_FAILED) or Idempotency-Key reused"),
     ("429", "Rate limited (RATE_LIMITED); see Retry-After"),
     ("500", "Unexpected error (INTERNAL)"),
     ("503", "Store unavailable or draining (UNAVAILABLE)"),
 ];
 
-const UNSUPPORTED_MEDIA_TYPE: (&str, &str) = ("415", "Body is not `Content-Type: application/json` (INVALID_REQUEST)");
+/// Operations an anonymous caller may call (the others answer 401 without credentials; the
+/// parity matrix holds the server to it, and a test holds this list to the server).
+/// `logout` needs only the refresh token it ends.
+pub const ANONYMOUS: [&str; 9] =
+    ["login", "refreshToken", "logout", "register", "listPosts", "getPost", "listUserPosts", "getUser", "listUsers"];
+/// Operations whose version `If-Match` guards (412 on a stale one).
+const IF_MATCH: [&str; 6] = ["updatePost", "deletePost", "publishPost", "unpublishPost", "updateUser", "deleteUser"];
+/// Operations answering 304 to an `If-None-Match` of the current version.
+const IF_NONE_MATCH: [&str; 3] = ["getPost", "getUser", "me"];
+/// Reads and credential-issuing operations ignore `Idempotency-Key`; every other write takes it.
+const NO_IDEMPOTENCY: [&str; 10] = [
+    "login",
+    "refreshToken",
+    "createApiKey",
+    "listPosts",
+    "getPost",
+    "listUserPosts",
+    "getUser",
+    "listUsers",
+    "me",
+    "listApiKeys",
+];
+
+/// Whether `status` is an answer `op` can give.
+fn can_answer(op: &Operation, id: &str, status: &str) -> bool {
+    let has_path_id = op.parameters.iter().flatten().any(|p| p.name == "id");
+    let writes = !NO_IDEMPOTENCY.contains(&id) || matches!(id, "login" | "refreshToken" | "createApiKey");
+    match status {
+        "404" => has_path_id,
+        "409" => writes,
+        "412" => IF_MATCH.contains(&id),
+        "413" | "415" => op.request_body.is_some(),
+        _ => true,
+    }
+}
+
+fn header(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .description(Some(description))
+        .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String)))
+        .build()
+}
 
 impl Modify for CommonResponses {
     fn modify(&self, doc: &mut Doc) {
@@ -62,21 +107,37 @@ impl Modify for CommonResponses {
         );
         components
             .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))));
-        let security = vec![
-            SecurityRequirement::default(),
+        let credentials = vec![
             SecurityRequirement::new("bearer", Vec::<String>::new()),
             SecurityRequirement::new("api_key", Vec::<String>::new()),
         ];
+        let optional = [vec![SecurityRequirement::default()], credentials.clone()].concat();
         for item in doc.paths.paths.values_mut() {
             let ops: [&mut Option<Operation>; 5] =
                 [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put];
             for op in ops.into_iter().flatten() {
-                op.security = Some(security.clone());
+                let id = op.operation_id.clone().unwrap_or_default();
+                op.security =
+                    Some(if ANONYMOUS.contains(&id.as_str()) { optional.clone() } else { credentials.clone() });
                 for param in op.parameters.iter_mut().flatten().filter(|p| p.name == "limit") {
                     param.description = Some(page_size_text());
                 }
-                let with_body = op.request_body.is_some().then_some(UNSUPPORTED_MEDIA_TYPE);
-                for (status, description) in ERRORS.into_iter().chain(with_body) {
+                let mut headers = Vec::new();
+                if !NO_IDEMPOTENCY.contains(&id.as_str()) {
+                    headers.push(header(
+                        "Idempotency-Key",
+                        "Replays the first outcome of this operation for the same key and input (24 h)",
+                    ));
+                }
+                if IF_MATCH.contains(&id.as_str()) {
+                    headers.push(header("If-Match", "`\"v<version>\"`: refused with 412 unless it is current"));
+                }
+                if IF_NONE_MATCH.contains(&id.as_str()) {
+                    headers.push(header("If-None-Match", "`\"v<version>\"`: 304 while it is current"));
+                }
+                op.parameters.get_or_insert_with(Vec::new).extend(headers);
+                let answers: Vec<_> = ERRORS.into_iter().filter(|(s, _)| can_answer(op, &id, s)).collect();
+                for (status, description) in answers {
                     op.responses.responses.entry(status.to_string()).or_insert_with(|| {
                         ResponseBuilder::new()
                             .description(description)

@@ -18,7 +18,7 @@ fn ok((outcome, replay): (Outcome, bool)) -> ApiResult<Response> {
 }
 
 /// Posts the caller may read, newest first, filtered by author, status and tag.
-#[utoipa::path(get, path = "/api/v1/posts", tag = "posts", params(PostListParams), responses((status = 200, body = PostList)))]
+#[utoipa::path(get, path = "/api/v1/posts", operation_id = "listPosts", tag = "posts", params(PostListParams), responses((status = 200, body = PostList)))]
 pub async fn list(
     State(s): State<Shared>,
     caller: Caller,
@@ -41,7 +41,7 @@ pub(super) fn post_page(uri: &Uri, outcome: Outcome) -> ApiResult<Response> {
 }
 
 /// Write a new post; it starts as a draft.
-#[utoipa::path(post, path = "/api/v1/posts", tag = "posts", request_body = CreatePostRequest,
+#[utoipa::path(post, path = "/api/v1/posts", operation_id = "createPost", tag = "posts", request_body = CreatePostRequest,
     responses((status = 201, body = PostOut, headers(("location" = String), ("etag" = String)))))]
 pub async fn create(
     State(s): State<Shared>,
@@ -56,7 +56,7 @@ pub async fn create(
 }
 
 /// A post. Drafts are visible to their author, editors and admins only.
-#[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "posts", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/posts/{id}", operation_id = "getPost", tag = "posts", params(("id" = String, Path)),
     responses((status = 200, body = PostOut, headers(("etag" = String))), (status = 304)))]
 pub async fn get(
     State(s): State<Shared>,
@@ -71,7 +71,7 @@ pub async fn get(
 }
 
 /// Change a post (author, editors, admins). `If-Match` guards against lost updates.
-#[utoipa::path(patch, path = "/api/v1/posts/{id}", tag = "posts", params(("id" = String, Path)), request_body = UpdatePostRequest,
+#[utoipa::path(patch, path = "/api/v1/posts/{id}", operation_id = "updatePost", tag = "posts", params(("id" = String, Path)), request_body = UpdatePostRequest,
     responses((status = 200, body = PostOut)))]
 pub async fn update(
     State(s): State<Shared>,
@@ -85,7 +85,7 @@ pub async fn update(
 }
 
 /// Delete a post (author, editors, admins).
-#[utoipa::path(delete, path = "/api/v1/posts/{id}", tag = "posts", params(("id" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/api/v1/posts/{id}", operation_id = "deletePost", tag = "posts", params(("id" = String, Path)), responses((status = 204)))]
 pub async fn delete(
     State(s): State<Shared>,
     caller: Caller,
@@ -97,7 +97,7 @@ pub async fn delete(
 }
 
 /// Publish a post (author, editors, admins). Publishing a published post changes nothing.
-#[utoipa::path(post, path = "/api/v1/posts/{id}/publish", tag = "posts", params(("id" = String, Path)), responses((status = 200, body = PostOut)))]
+#[utoipa::path(post, path = "/api/v1/posts/{id}/publish", operation_id = "publishPost", tag = "posts", params(("id" = String, Path)), responses((status = 200, body = PostOut)))]
 pub async fn publish(
     State(s): State<Shared>,
     caller: Caller,
@@ -108,7 +108,7 @@ pub async fn publish(
 }
 
 /// Return a post to draft (editors and admins).
-#[utoipa::path(post, path = "/api/v1/posts/{id}/unpublish", tag = "posts", params(("id" = String, Path)), responses((status = 200, body = PostOut)))]
+#[utoipa::path(post, path = "/api/v1/posts/{id}/unpublish", operation_id = "unpublishPost", tag = "posts", params(("id" = String, Path)), responses((status = 200, body = PostOut)))]
 pub async fn unpublish(
     State(s): State<Shared>,
     caller: Caller,

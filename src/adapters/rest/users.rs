@@ -23,7 +23,7 @@ fn user((outcome, replay): (Outcome, bool)) -> ApiResult<Response> {
 }
 
 /// Register a new member.
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/v1/users", operation_id = "register", tag = "users", request_body = RegisterRequest,
     responses((status = 201, body = UserOut, headers(("location" = String), ("etag" = String)))))]
 pub async fn register(
     State(s): State<Shared>,
@@ -38,7 +38,7 @@ pub async fn register(
 }
 
 /// List users: admins see every field, everyone else public profiles.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageParams), responses((status = 200, body = UserList)))]
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "listUsers", tag = "users", params(PageParams), responses((status = 200, body = UserList)))]
 pub async fn list(
     State(s): State<Shared>,
     caller: Caller,
@@ -55,14 +55,14 @@ pub async fn list(
 }
 
 /// The caller's own profile.
-#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", responses((status = 200, body = UserOut)))]
+#[utoipa::path(get, path = "/api/v1/users/me", operation_id = "me", tag = "users", responses((status = 200, body = UserOut)))]
 pub async fn me(State(s): State<Shared>, caller: Caller, pre: Preconditions) -> ApiResult<Response> {
     let (Outcome::User(user), _) = caller.run(&s, Operation::Me).await? else { return Err(unexpected()) };
     Ok(conditional(&pre, user.version, "", UserOut::from(user)))
 }
 
 /// A user: every field for the user and admins, else the public profile.
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/users/{id}", operation_id = "getUser", tag = "users", params(("id" = String, Path)),
     responses((status = 200, body = UserOut, headers(("etag" = String))), (status = 304)))]
 pub async fn get(
     State(s): State<Shared>,
@@ -77,7 +77,7 @@ pub async fn get(
 }
 
 /// Change a profile (yourself, or anyone as admin). `If-Match` guards against lost updates.
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)), request_body = UpdateUserRequest,
+#[utoipa::path(patch, path = "/api/v1/users/{id}", operation_id = "updateUser", tag = "users", params(("id" = String, Path)), request_body = UpdateUserRequest,
     responses((status = 200, body = UserOut)))]
 pub async fn update(
     State(s): State<Shared>,
@@ -91,7 +91,7 @@ pub async fn update(
 }
 
 /// Delete a user with their posts, keys and sessions (admins only).
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)), responses((status = 204)))]
+#[utoipa::path(delete, path = "/api/v1/users/{id}", operation_id = "deleteUser", tag = "users", params(("id" = String, Path)), responses((status = 204)))]
 pub async fn delete(
     State(s): State<Shared>,
     caller: Caller,
@@ -103,7 +103,7 @@ pub async fn delete(
 }
 
 /// A user's posts the caller may read.
-#[utoipa::path(get, path = "/api/v1/users/{id}/posts", tag = "users", params(("id" = String, Path), UserPostsParams),
+#[utoipa::path(get, path = "/api/v1/users/{id}/posts", operation_id = "listUserPosts", tag = "users", params(("id" = String, Path), UserPostsParams),
     responses((status = 200, body = PostList)))]
 pub async fn posts(
     State(s): State<Shared>,
