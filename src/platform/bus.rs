@@ -143,12 +143,14 @@ impl EventBus {
                 if after < 0 {
                     return Err(DomainError::invalid("`after` must be an event id").with_detail("after", "invalid"));
                 }
-                if after < self.log.purged_through().await? {
+                let purged = self.log.purged_through().await?;
+                if after < purged {
                     return Err(expired());
                 }
                 // A resume point beyond the head of the log was never handed out: the stream
-                // would wait for ids that may never exist.
-                if after > now && after > self.log.last_id().await? {
+                // would wait for ids that may never exist. (Retention may have emptied the log:
+                // the head is then the last id it purged.)
+                if after > now && after > purged && after > self.log.last_id().await? {
                     return Err(unknown());
                 }
                 after
