@@ -63,25 +63,10 @@ pub const ANONYMOUS: [&str; 9] =
 const IF_MATCH: [&str; 6] = ["updatePost", "deletePost", "publishPost", "unpublishPost", "updateUser", "deleteUser"];
 /// Operations answering 304 to an `If-None-Match` of the current version.
 const IF_NONE_MATCH: [&str; 3] = ["getPost", "getUser", "me"];
-/// Reads and credential-issuing operations ignore `Idempotency-Key`; every other write takes it
-/// (and can answer 409 while the same key is in flight).
-const NO_IDEMPOTENCY: [&str; 10] = [
-    "login",
-    "refreshToken",
-    "createApiKey",
-    "listPosts",
-    "getPost",
-    "listUserPosts",
-    "getUser",
-    "listUsers",
-    "me",
-    "listApiKeys",
-];
-
-/// Whether `status` is an answer `op` can give.
-fn can_answer(op: &Operation, id: &str, status: &str) -> bool {
+/// Whether `status` is an answer `op` can give (`writes`: not a GET; a write can meet a
+/// conflict or its `Idempotency-Key` in flight, 409).
+fn can_answer(op: &Operation, id: &str, writes: bool, status: &str) -> bool {
     let has_path_id = op.parameters.iter().flatten().any(|p| p.name == "id");
-    let writes = !NO_IDEMPOTENCY.contains(&id) || matches!(id, "login" | "refreshToken" | "createApiKey");
     match status {
         "404" => has_path_id,
         "409" => writes,
@@ -106,9 +91,15 @@ impl Modify for CommonResponses {
         ];
         let optional = [vec![SecurityRequirement::default()], credentials.clone()].concat();
         for item in doc.paths.paths.values_mut() {
-            let ops: [&mut Option<Operation>; 5] =
-                [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put];
-            for op in ops.into_iter().flatten() {
+            let ops: [(bool, &mut Option<Operation>); 5] = [
+                (false, &mut item.get),
+                (true, &mut item.post),
+                (true, &mut item.patch),
+                (true, &mut item.delete),
+                (true, &mut item.put),
+            ];
+            for (writes, op) in ops {
+                let Some(op) = op else { continue };
                 let id = op.operation_id.clone().unwrap_or_default();
                 op.security =
                     Some(if ANONYMOUS.contains(&id.as_str()) { optional.clone() } else { credentials.clone() });
@@ -121,7 +112,7 @@ impl Modify for CommonResponses {
                         .entry("304".to_string())
                         .or_insert_with(|| ResponseBuilder::new().description("Not modified").build().into());
                 }
-                let answers: Vec<_> = ERRORS.into_iter().filter(|(s, _)| can_answer(op, &id, s)).collect();
+                let answers: Vec<_> = ERRORS.into_iter().filter(|(s, _)| can_answer(op, &id, writes, s)).collect();
                 for (status, description) in answers {
                     op.responses.responses.entry(status.to_string()).or_insert_with(|| {
                         ResponseBuilder::new()
