@@ -2,36 +2,36 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
 
-use super::{SqlStore, db_error, micros, opt_time, text, time};
+use super::sql::{Arg, Conn, Row};
+use super::{SqlStore, micros, opt_time, time};
 use crate::domain::credentials::{ApiKey, RefreshToken, scopes_from_string, scopes_to_string};
 use crate::domain::error::DomainResult;
 use crate::domain::ports::CredentialRepo;
 
-fn to_refresh(row: &AnyRow) -> DomainResult<RefreshToken> {
+fn to_refresh(row: &dyn Row) -> DomainResult<RefreshToken> {
     Ok(RefreshToken {
-        id: text(row, "id")?,
-        family_id: text(row, "family_id")?,
-        user_id: text(row, "user_id")?,
-        token_hash: text(row, "token_hash")?,
-        created_at: time(row, "created_at")?,
-        expires_at: time(row, "expires_at")?,
-        used_at: opt_time(row, "used_at")?,
-        revoked_at: opt_time(row, "revoked_at")?,
+        id: row.text(0)?,
+        family_id: row.text(1)?,
+        user_id: row.text(2)?,
+        token_hash: row.text(3)?,
+        created_at: time(row, 4)?,
+        expires_at: time(row, 5)?,
+        used_at: opt_time(row, 6)?,
+        revoked_at: opt_time(row, 7)?,
     })
 }
 
-fn to_api_key(row: &AnyRow) -> DomainResult<ApiKey> {
+fn to_api_key(row: &dyn Row) -> DomainResult<ApiKey> {
     Ok(ApiKey {
-        id: text(row, "id")?,
-        user_id: text(row, "user_id")?,
-        name: text(row, "name")?,
-        prefix: text(row, "prefix")?,
-        key_hash: text(row, "key_hash")?,
-        scopes: scopes_from_string(&text(row, "scopes")?),
-        created_at: time(row, "created_at")?,
-        revoked_at: opt_time(row, "revoked_at")?,
+        id: row.text(0)?,
+        user_id: row.text(1)?,
+        name: row.text(2)?,
+        prefix: row.text(3)?,
+        key_hash: row.text(4)?,
+        scopes: scopes_from_string(&row.text(5)?),
+        created_at: time(row, 6)?,
+        revoked_at: opt_time(row, 7)?,
     })
 }
 
@@ -71,76 +71,92 @@ impl SessionStates {
     }
 }
 
-const REFRESH_COLUMNS: &str = "id, family_id, user_id, token_hash, created_at, expires_at, used_at, revoked_at";
-const KEY_COLUMNS: &str = "id, user_id, name, prefix, key_hash, scopes, created_at, revoked_at";
+macro_rules! refresh_columns {
+    () => {
+        "id, family_id, user_id, token_hash, created_at, expires_at, used_at, revoked_at"
+    };
+}
+macro_rules! key_columns {
+    () => {
+        "id, user_id, name, prefix, key_hash, scopes, created_at, revoked_at"
+    };
+}
+const INSERT_REFRESH: &str =
+    concat!("INSERT INTO refresh_tokens (", refresh_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+const REFRESH_BY_HASH: &str = concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE token_hash = $1");
+const INSERT_KEY: &str = concat!("INSERT INTO api_keys (", key_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+const KEY_BY_HASH: &str = concat!("SELECT ", key_columns!(), " FROM api_keys WHERE key_hash = $1");
+const KEY_BY_ID: &str = concat!("SELECT ", key_columns!(), " FROM api_keys WHERE id = $1");
+const KEYS_OF_USER: &str = concat!("SELECT ", key_columns!(), " FROM api_keys WHERE user_id = $1 ORDER BY id DESC");
 
-async fn insert_refresh(conn: &mut sqlx::AnyConnection, t: &RefreshToken) -> DomainResult<()> {
-    sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
-        .bind(&t.id)
-        .bind(&t.family_id)
-        .bind(&t.user_id)
-        .bind(&t.token_hash)
-        .bind(micros(t.created_at))
-        .bind(micros(t.expires_at))
-        .bind(t.used_at.map(micros))
-        .bind(t.revoked_at.map(micros))
-        .execute(conn)
-        .await
-        .map_err(user_gone_or)?;
+async fn insert_refresh(c: &mut Conn<'_>, t: &RefreshToken) -> DomainResult<()> {
+    c.exec(
+        INSERT_REFRESH,
+        &[
+            Arg::from(&t.id),
+            Arg::from(&t.family_id),
+            Arg::from(&t.user_id),
+            Arg::from(&t.token_hash),
+            Arg::Int(micros(t.created_at)),
+            Arg::Int(micros(t.expires_at)),
+            Arg::OptInt(t.used_at.map(micros)),
+            Arg::OptInt(t.revoked_at.map(micros)),
+        ],
+    )
+    .await
+    .map_err(|e| e.user_gone_or(USER_GONE))?;
     Ok(())
 }
 
 /// A write for a user deleted meanwhile: the credential that asked is no longer any good.
-fn user_gone_or(err: sqlx::Error) -> crate::domain::error::DomainError {
-    match &err {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            crate::domain::error::DomainError::unauthenticated("the user no longer exists")
-        }
-        _ => db_error(err),
-    }
-}
+const USER_GONE: &str = "the user no longer exists";
 
 #[async_trait]
 impl CredentialRepo for SqlStore {
     async fn insert_refresh_token(&self, token: &RefreshToken) -> DomainResult<()> {
-        let mut conn = self.write.acquire().await.map_err(db_error)?;
-        insert_refresh(&mut conn, token).await
+        let token = token.clone();
+        self.db.write(move |c| Box::pin(async move { insert_refresh(c, &token).await })).await
     }
 
     async fn find_refresh_token(&self, token_hash: &str) -> DomainResult<Option<RefreshToken>> {
-        let row = sqlx::query(&format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"))
-            .bind(token_hash)
-            .fetch_optional(&self.write)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(to_refresh).transpose()
+        self.db.fetch_opt(REFRESH_BY_HASH, &[Arg::Text(token_hash)], to_refresh).await
     }
 
     async fn rotate_refresh_token(&self, old_id: &str, next: &RefreshToken, now: DateTime<Utc>) -> DomainResult<bool> {
-        let mut tx = self.write.begin().await.map_err(db_error)?;
-        let spent = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL",
-        )
-        .bind(micros(now))
-        .bind(old_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if spent.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_refresh(&mut tx, next).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(true)
+        let (old_id, next) = (old_id.to_string(), next.clone());
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    let spent = c
+                        .exec(
+                            "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL",
+                            &[Arg::Int(micros(now)), Arg::from(&old_id)],
+                        )
+                        .await?;
+                    if spent != 1 {
+                        return Ok(false);
+                    }
+                    insert_refresh(c, &next).await?;
+                    Ok(true)
+                })
+            })
+            .await
     }
 
     async fn revoke_family(&self, family_id: &str, now: DateTime<Utc>) -> DomainResult<()> {
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
-            .bind(micros(now))
-            .bind(family_id)
-            .execute(&self.write)
-            .await
-            .map_err(db_error)?;
+        let family = family_id.to_string();
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    c.exec(
+                        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+                        &[Arg::Int(micros(now)), Arg::from(&family)],
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await?;
         self.sessions.record(family_id, true);
         Ok(())
     }
@@ -149,73 +165,77 @@ impl CredentialRepo for SqlStore {
         if let Some(revoked) = self.sessions.known(family_id) {
             return Ok(revoked);
         }
-        let row = sqlx::query("SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1")
-            .bind(family_id)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_error)?;
-        self.sessions.record(family_id, row.is_some());
-        Ok(row.is_some())
+        let revoked = self
+            .db
+            .fetch_opt(
+                "SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1",
+                &[Arg::Text(family_id)],
+                |_| Ok(()),
+            )
+            .await?
+            .is_some();
+        self.sessions.record(family_id, revoked);
+        Ok(revoked)
     }
 
     async fn insert_api_key(&self, key: &ApiKey) -> DomainResult<()> {
-        sqlx::query(&format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
-            .bind(&key.id)
-            .bind(&key.user_id)
-            .bind(&key.name)
-            .bind(&key.prefix)
-            .bind(&key.key_hash)
-            .bind(scopes_to_string(&key.scopes))
-            .bind(micros(key.created_at))
-            .bind(key.revoked_at.map(micros))
-            .execute(&self.write)
+        let key = key.clone();
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    c.exec(
+                        INSERT_KEY,
+                        &[
+                            Arg::from(&key.id),
+                            Arg::from(&key.user_id),
+                            Arg::from(&key.name),
+                            Arg::from(&key.prefix),
+                            Arg::from(&key.key_hash),
+                            Arg::Text(&scopes_to_string(&key.scopes)),
+                            Arg::Int(micros(key.created_at)),
+                            Arg::OptInt(key.revoked_at.map(micros)),
+                        ],
+                    )
+                    .await
+                    .map_err(|e| e.user_gone_or(USER_GONE))?;
+                    Ok(())
+                })
+            })
             .await
-            .map_err(user_gone_or)?;
-        Ok(())
     }
 
     async fn find_api_key(&self, key_hash: &str) -> DomainResult<Option<ApiKey>> {
-        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"))
-            .bind(key_hash)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(to_api_key).transpose()
+        self.db.fetch_opt(KEY_BY_HASH, &[Arg::Text(key_hash)], to_api_key).await
     }
 
     async fn find_api_key_by_id(&self, key_id: &str) -> DomainResult<Option<ApiKey>> {
         if key_id.contains('\0') {
             return Ok(None);
         }
-        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
-            .bind(key_id)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(to_api_key).transpose()
+        self.db.fetch_opt(KEY_BY_ID, &[Arg::Text(key_id)], to_api_key).await
     }
 
     async fn list_api_keys(&self, user_id: &str) -> DomainResult<Vec<ApiKey>> {
-        let rows = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY id DESC"))
-            .bind(user_id)
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(to_api_key).collect()
+        self.db.fetch_all(KEYS_OF_USER, &[Arg::Text(user_id)], to_api_key).await
     }
 
     async fn revoke_api_key(&self, user_id: &str, key_id: &str, now: DateTime<Utc>) -> DomainResult<bool> {
         if key_id.contains('\0') {
             return Ok(false);
         }
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
-                .bind(micros(now))
-                .bind(key_id)
-                .bind(user_id)
-                .execute(&self.write)
-                .await
-                .map_err(db_error)?;
-        Ok(done.rows_affected() == 1)
+        let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
+        self.db
+            .write(move |c| {
+                Box::pin(async move {
+                    let done = c
+                        .exec(
+                            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+                            &[Arg::Int(micros(now)), Arg::from(&key_id), Arg::from(&user_id)],
+                        )
+                        .await?;
+                    Ok(done == 1)
+                })
+            })
+            .await
     }
 }

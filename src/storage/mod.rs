@@ -1,31 +1,35 @@
-//! SQL storage for SQLite and PostgreSQL behind the core's ports, over sqlx's `Any` driver.
+//! SQL storage for SQLite and PostgreSQL behind the core's ports.
 //!
-//! Both dialects share every query (ids are text, timestamps integer microseconds, `$n`
-//! placeholders in ascending order); only the migrations and the event-log lock differ.
-//! sqlx errors become `DomainError`s here and never travel further.
+//! Repositories are written once against `sql::Conn`; both dialects share every query (ids are
+//! text, timestamps integer microseconds, `$n` placeholders numbered in order of first use).
+//! SQLite is native (`sqlite`: reads on the calling thread, group-committed writes);
+//! PostgreSQL goes through sqlx (`postgres`). Driver errors become `DomainError`s here and
+//! never travel further.
 
 mod cache;
 mod credentials;
 mod events;
 mod idempotency;
+mod postgres;
 mod posts;
+mod sql;
+mod sqlite;
 mod users;
 pub mod wakeups;
 
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
 
-use crate::domain::error::{DomainError, DomainResult, ErrorCode};
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::events::{NewEvent, StoredEvent, Subject};
 use crate::domain::post::Post;
 use crate::domain::user::User;
 pub(crate) use cache::Cached;
 use cache::VersionedCache;
+use sql::{Arg, Conn, JobFuture, Row};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("schema/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("schema/postgres");
@@ -36,22 +40,84 @@ pub enum Dialect {
     Postgres,
 }
 
-/// The store: a read pool and a write pool (one connection on SQLite, which has one writer).
+/// Where statements run.
+#[derive(Clone)]
+enum Db {
+    Sqlite(Arc<sqlite::Sqlite>),
+    Postgres(sqlx::PgPool),
+}
+
+impl Db {
+    /// Runs `work` in a transaction (SQLite: a savepoint in a group commit), answered after
+    /// the commit.
+    async fn write<T, F>(&self, work: F) -> DomainResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
+    {
+        match self {
+            Db::Sqlite(s) => s.write(work).await,
+            Db::Postgres(pool) => postgres::write(pool, work).await,
+        }
+    }
+
+    /// Runs read statements on a read connection (SQLite: on this thread).
+    async fn read<T>(&self, work: impl for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T>) -> DomainResult<T> {
+        match self {
+            Db::Sqlite(s) => s.read_job(work),
+            Db::Postgres(pool) => postgres::read(pool, work).await,
+        }
+    }
+
+    /// The first row of a query, mapped.
+    async fn fetch_opt<T: Send>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl Fn(&dyn Row) -> DomainResult<T> + Sync,
+    ) -> DomainResult<Option<T>> {
+        match self {
+            Db::Sqlite(s) => s.read(|c| sqlite::query(c, sql, args, 1, &map).map(|mut v| v.pop())),
+            Db::Postgres(pool) => {
+                let mut conn = pool.acquire().await.map_err(postgres::classify)?;
+                postgres::query_opt(&mut conn, sql, args, &map).await
+            }
+        }
+    }
+
+    /// Every row of a query, mapped.
+    async fn fetch_all<T: Send>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl Fn(&dyn Row) -> DomainResult<T> + Sync,
+    ) -> DomainResult<Vec<T>> {
+        match self {
+            Db::Sqlite(s) => s.read(|c| sqlite::query(c, sql, args, usize::MAX, &map)),
+            Db::Postgres(pool) => {
+                let mut conn = pool.acquire().await.map_err(postgres::classify)?;
+                postgres::query_all(&mut conn, sql, args, &map).await
+            }
+        }
+    }
+}
+
+/// The store: statements, the caches of single users and posts, and session states.
 #[derive(Clone)]
 pub struct SqlStore {
     dialect: Dialect,
-    read: AnyPool,
-    write: AnyPool,
+    db: Db,
     /// Signalled after every commit that appended events, so the bus wakes at once.
-    appended: std::sync::Arc<tokio::sync::Notify>,
-    posts_cache: std::sync::Arc<VersionedCache<Post>>,
-    users_cache: std::sync::Arc<VersionedCache<User>>,
-    sessions: std::sync::Arc<credentials::SessionStates>,
+    appended: Arc<tokio::sync::Notify>,
+    posts_cache: Arc<VersionedCache<Post>>,
+    users_cache: Arc<VersionedCache<User>>,
+    sessions: Arc<credentials::SessionStates>,
 }
 
 /// Pool sizing and timeouts.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
+    /// PostgreSQL's pool size; SQLite's idle read connections.
     pub max_connections: u32,
     pub acquire_timeout: Duration,
     /// How long a cached user or post may be served without news of it (0 turns caching off).
@@ -63,49 +129,29 @@ pub struct PoolSettings {
 impl SqlStore {
     /// Connects, creating the SQLite file and its directory if needed, and applies migrations.
     pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
-        sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("sqlite:") {
-            Dialect::Sqlite
+        let (dialect, db) = if url.starts_with("sqlite:") {
+            let path = sqlite_path(url)?;
+            let idle = settings.max_connections.max(2) as usize;
+            let store = tokio::task::spawn_blocking(move || sqlite::Sqlite::open(&path, idle, &SQLITE_MIGRATIONS))
+                .await
+                .context("opening the SQLite database")??;
+            (Dialect::Sqlite, Db::Sqlite(store))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Dialect::Postgres
+            let pool = postgres::connect(url, settings).await?;
+            POSTGRES_MIGRATIONS.run(&pool).await.context("applying migrations")?;
+            (Dialect::Postgres, Db::Postgres(pool))
         } else {
             anyhow::bail!("DATABASE_URL must start with sqlite: or postgres:");
         };
-        let store = match dialect {
-            Dialect::Sqlite => {
-                let url = prepare_sqlite_url(url)?;
-                let write = sqlite_pool(&url, 1, settings).await?;
-                let store = SqlStore::new(dialect, write.clone(), write, settings);
-                store.migrate().await?;
-                let read = sqlite_pool(&url, settings.max_connections.max(2), settings).await?;
-                SqlStore { read, ..store }
-            }
-            Dialect::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(settings.max_connections)
-                    .acquire_timeout(settings.acquire_timeout)
-                    .connect(url)
-                    .await
-                    .context("connecting to PostgreSQL")?;
-                let store = SqlStore::new(dialect, pool.clone(), pool, settings);
-                store.migrate().await?;
-                store
-            }
-        };
-        Ok(store)
-    }
-
-    fn new(dialect: Dialect, read: AnyPool, write: AnyPool, settings: &PoolSettings) -> Self {
         let budget = if settings.cache_ttl.is_zero() { 0 } else { settings.cache_bytes };
-        SqlStore {
+        Ok(SqlStore {
             dialect,
-            read,
-            write,
+            db,
             appended: Default::default(),
-            posts_cache: std::sync::Arc::new(VersionedCache::new(settings.cache_ttl, budget)),
-            users_cache: std::sync::Arc::new(VersionedCache::new(settings.cache_ttl, budget)),
-            sessions: std::sync::Arc::new(credentials::SessionStates::new(settings.cache_ttl)),
-        }
+            posts_cache: Arc::new(VersionedCache::new(settings.cache_ttl, budget)),
+            users_cache: Arc::new(VersionedCache::new(settings.cache_ttl, budget)),
+            sessions: Arc::new(credentials::SessionStates::new(settings.cache_ttl)),
+        })
     }
 
     /// Applies an event from the shared log (possibly written by another instance) to the caches.
@@ -119,93 +165,74 @@ impl SqlStore {
         }
     }
 
-    async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.dialect {
-            Dialect::Sqlite => &SQLITE_MIGRATIONS,
-            Dialect::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&self.write).await.context("applying migrations")
-    }
-
     /// Notified after each commit that appended events (in this process).
-    pub fn appended_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+    pub fn appended_signal(&self) -> Arc<tokio::sync::Notify> {
         self.appended.clone()
-    }
-
-    /// Commits a transaction that appended events and wakes the event bus.
-    async fn commit_events(&self, tx: sqlx::Transaction<'_, sqlx::Any>) -> DomainResult<()> {
-        tx.commit().await.map_err(db_error)?;
-        self.appended.notify_one();
-        Ok(())
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
 
-    /// Closes both pools, waiting for checked-out connections to come back.
+    /// Closes the store: SQLite answers queued writes and closes its files; PostgreSQL's pool
+    /// waits for checked-out connections to come back.
     pub async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
+        match &self.db {
+            Db::Sqlite(s) => {
+                let s = s.clone();
+                let _ = tokio::task::spawn_blocking(move || s.close()).await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
     }
 
-    /// Appends an event inside the caller's transaction. On PostgreSQL a transaction-scoped
-    /// advisory lock makes ids commit in order, so readers never see a later id before an
-    /// earlier one, and a NOTIFY (sent at commit) wakes the other instances' tailers.
-    async fn append_event(&self, tx: &mut sqlx::AnyConnection, event: &NewEvent) -> DomainResult<()> {
-        if self.dialect == Dialect::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7413), pg_notify($1, '')")
-                .bind(wakeups::CHANNEL)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
-        let payload = serde_json::to_string(&event.subject).map_err(DomainError::internal)?;
-        sqlx::query(
-            "INSERT INTO events (event_type, topic, subject_id, occurred_at, payload) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(event.event_type.as_str())
-        .bind(event.topic())
-        .bind(event.subject.id())
-        .bind(micros(event.occurred_at))
-        .bind(payload)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        Ok(())
+    /// Runs a write that appended events, then wakes the event bus.
+    async fn write_events<T, F>(&self, work: F) -> DomainResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
+    {
+        let out = self.db.write(work).await?;
+        self.appended.notify_one();
+        Ok(out)
     }
 }
 
-fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
+/// Appends an event inside the caller's transaction. On PostgreSQL a transaction-scoped
+/// advisory lock makes ids commit in order, so readers never see a later id before an earlier
+/// one, and a NOTIFY (sent at commit) wakes the other instances' tailers. (SQLite has one
+/// writer, so ids commit in order there anyway.)
+async fn append_event(c: &mut Conn<'_>, event: &NewEvent) -> DomainResult<()> {
+    if matches!(c, Conn::Postgres(_)) {
+        c.exec("SELECT pg_advisory_xact_lock(7413), pg_notify($1, '')", &[Arg::Text(wakeups::CHANNEL)]).await?;
+    }
+    let payload = serde_json::to_string(&event.subject).map_err(DomainError::internal)?;
+    c.exec(
+        "INSERT INTO events (event_type, topic, subject_id, occurred_at, payload) VALUES ($1, $2, $3, $4, $5)",
+        &[
+            Arg::Text(event.event_type.as_str()),
+            Arg::Text(&event.topic()),
+            Arg::Text(event.subject.id()),
+            Arg::Int(micros(event.occurred_at)),
+            Arg::Text(&payload),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The file of a `sqlite://path[?options]` URL, its directory created if needed.
+fn sqlite_path(url: &str) -> anyhow::Result<std::path::PathBuf> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let file = path.split('?').next().unwrap_or_default();
     if file.is_empty() || file == ":memory:" {
-        anyhow::bail!("an in-memory SQLite database cannot be shared between pools; give a file path");
+        anyhow::bail!("an in-memory SQLite database cannot be shared between connections; give a file path");
     }
-    if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
+    let file = std::path::PathBuf::from(file);
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    Ok(if url.contains("mode=") { url.to_string() } else { format!("{url}{sep}mode=rwc") })
-}
-
-async fn sqlite_pool(url: &str, max: u32, settings: &PoolSettings) -> anyhow::Result<AnyPool> {
-    sqlx::any::AnyConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
-    AnyPoolOptions::new()
-        .max_connections(max)
-        .min_connections(1)
-        .acquire_timeout(settings.acquire_timeout)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                use sqlx::Executor;
-                conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
-                    .await?;
-                Ok(())
-            })
-        })
-        .connect(url)
-        .await
-        .context("opening the SQLite database")
+    Ok(file)
 }
 
 /// Microseconds since the epoch, the storage form of every timestamp.
@@ -217,59 +244,22 @@ pub(crate) fn from_micros(v: i64) -> DateTime<Utc> {
     Utc.timestamp_micros(v).single().unwrap_or_default()
 }
 
-fn opt_time(row: &AnyRow, col: &str) -> DomainResult<Option<DateTime<Utc>>> {
-    Ok(row.try_get::<Option<i64>, _>(col).map_err(db_error)?.map(from_micros))
+fn time(row: &dyn Row, i: usize) -> DomainResult<DateTime<Utc>> {
+    Ok(from_micros(row.int(i)?))
 }
 
-fn time(row: &AnyRow, col: &str) -> DomainResult<DateTime<Utc>> {
-    Ok(from_micros(row.try_get::<i64, _>(col).map_err(db_error)?))
+fn opt_time(row: &dyn Row, i: usize) -> DomainResult<Option<DateTime<Utc>>> {
+    Ok(row.opt_int(i)?.map(from_micros))
 }
 
-fn text(row: &AnyRow, col: &str) -> DomainResult<String> {
-    row.try_get::<String, _>(col).map_err(db_error)
-}
-
-/// Maps a driver error: lost connectivity is UNAVAILABLE, the rest INTERNAL (cause logged).
-pub(crate) fn db_error(err: sqlx::Error) -> DomainError {
-    if unreachable(&err) {
-        let mut e = DomainError::unavailable("the store is unavailable; retry shortly");
-        e.source = Some(err.into());
-        return e;
-    }
-    DomainError::internal(err)
-}
-
-/// True when the store could not be reached or dropped the connection: no pool connection,
-/// an I/O or protocol failure, a crashed worker, or PostgreSQL's connection-exception and
-/// shutdown states (SQLSTATE class 08, 57P01-57P03).
-fn unreachable(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            db.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03"))
-        }
-        _ => false,
-    }
-}
-
-/// Maps a unique violation to CONFLICT on `field`; anything else as `db_error`.
-fn unique_or(err: sqlx::Error, field: &str, message: &str) -> DomainError {
-    match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            DomainError::new(ErrorCode::Conflict, message).with_detail(field, "taken")
-        }
-        _ => db_error(err),
-    }
-}
+/// Rows of a chunked purge: large deletes run as several small write jobs, so none holds the
+/// writer for long.
+const PURGE_CHUNK: i64 = 5000;
 
 #[async_trait::async_trait]
 impl crate::domain::ports::Health for SqlStore {
     async fn ping(&self) -> DomainResult<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await.map_err(db_error)?;
+        self.db.fetch_opt("SELECT 1", &[], |_| Ok(())).await?;
         Ok(())
     }
 }

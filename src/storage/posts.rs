@@ -1,35 +1,39 @@
 //! `PostRepo` on SQL: posts, their tag index, and filtered keyset lists.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
+use super::sql::{Arg, Conn, Row};
 use super::users::missing_or_stale;
-use super::{Cached, SqlStore, db_error, micros, opt_time, text, time};
+use super::{Cached, SqlStore, append_event, micros, opt_time, time};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::events::NewEvent;
 use crate::domain::page::PageRequest;
 use crate::domain::ports::{PostRepo, PostVisibility};
 use crate::domain::post::{Post, PostFilter, PostStatus};
 
-pub(super) const COLUMNS: &str =
-    "id, author_id, title, body, status, tags, published_at, created_at, updated_at, version";
+macro_rules! columns {
+    () => {
+        "id, author_id, title, body, status, tags, published_at, created_at, updated_at, version"
+    };
+}
+pub(super) const COLUMNS: &str = columns!();
+const BY_ID: &str = concat!("SELECT ", columns!(), " FROM posts WHERE id = $1");
 
-pub(super) fn to_post(row: &AnyRow) -> DomainResult<Post> {
-    let status = text(row, "status")?;
-    let tags: Vec<String> = serde_json::from_str(&text(row, "tags")?).map_err(DomainError::internal)?;
+pub(super) fn to_post(row: &dyn Row) -> DomainResult<Post> {
+    let status = row.text(4)?;
+    let tags: Vec<String> = serde_json::from_str(&row.text(5)?).map_err(DomainError::internal)?;
     Ok(Post {
-        id: text(row, "id")?,
-        author_id: text(row, "author_id")?,
-        title: text(row, "title")?,
-        body: text(row, "body")?,
+        id: row.text(0)?,
+        author_id: row.text(1)?,
+        title: row.text(2)?,
+        body: row.text(3)?,
         status: PostStatus::parse(&status)
             .map_err(|e| DomainError::internal(anyhow::anyhow!("stored status {status:?}: {e}")))?,
         tags,
-        published_at: opt_time(row, "published_at")?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
-        version: row.try_get("version").map_err(db_error)?,
+        published_at: opt_time(row, 6)?,
+        created_at: time(row, 7)?,
+        updated_at: time(row, 8)?,
+        version: row.int(9)?,
     })
 }
 
@@ -37,15 +41,12 @@ fn tags_json(post: &Post) -> String {
     serde_json::to_string(&post.tags).unwrap_or_else(|_| "[]".into())
 }
 
-async fn write_tags(tx: &mut sqlx::AnyConnection, post: &Post) -> DomainResult<()> {
-    sqlx::query("DELETE FROM post_tags WHERE post_id = $1").bind(&post.id).execute(&mut *tx).await.map_err(db_error)?;
+async fn write_tags(c: &mut Conn<'_>, post: &Post, replace: bool) -> DomainResult<()> {
+    if replace {
+        c.exec("DELETE FROM post_tags WHERE post_id = $1", &[Arg::from(&post.id)]).await?;
+    }
     for tag in &post.tags {
-        sqlx::query("INSERT INTO post_tags (post_id, tag) VALUES ($1, $2)")
-            .bind(&post.id)
-            .bind(tag)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        c.exec("INSERT INTO post_tags (post_id, tag) VALUES ($1, $2)", &[Arg::from(&post.id), Arg::from(tag)]).await?;
     }
     Ok(())
 }
@@ -53,32 +54,32 @@ async fn write_tags(tx: &mut sqlx::AnyConnection, post: &Post) -> DomainResult<(
 #[async_trait]
 impl PostRepo for SqlStore {
     async fn insert(&self, post: &Post, event: &NewEvent) -> DomainResult<()> {
-        let mut tx = self.write.begin().await.map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO posts (id, author_id, title, body, status, tags, published_at, created_at, updated_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&post.id)
-        .bind(&post.author_id)
-        .bind(&post.title)
-        .bind(&post.body)
-        .bind(post.status.as_str())
-        .bind(tags_json(post))
-        .bind(post.published_at.map(micros))
-        .bind(micros(post.created_at))
-        .bind(micros(post.updated_at))
-        .bind(post.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => DomainError::unauthenticated("the author no longer exists"),
-            _ => db_error(e),
-        })?;
-        if !post.tags.is_empty() {
-            write_tags(&mut tx, post).await?;
-        }
-        self.append_event(&mut tx, event).await?;
-        self.commit_events(tx).await?;
+        let (p, event) = (post.clone(), event.clone());
+        self.write_events(move |c| {
+            Box::pin(async move {
+                c.exec(
+                    "INSERT INTO posts (id, author_id, title, body, status, tags, published_at, created_at, updated_at, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    &[
+                        Arg::from(&p.id),
+                        Arg::from(&p.author_id),
+                        Arg::from(&p.title),
+                        Arg::from(&p.body),
+                        Arg::Text(p.status.as_str()),
+                        Arg::Text(&tags_json(&p)),
+                        Arg::OptInt(p.published_at.map(micros)),
+                        Arg::Int(micros(p.created_at)),
+                        Arg::Int(micros(p.updated_at)),
+                        Arg::Int(p.version),
+                    ],
+                )
+                .await
+                .map_err(|e| e.user_gone_or("the author no longer exists"))?;
+                write_tags(c, &p, false).await?;
+                append_event(c, &event).await
+            })
+        })
+        .await?;
         self.posts_cache.written(post);
         Ok(())
     }
@@ -99,12 +100,7 @@ impl PostRepo for SqlStore {
         if id.contains('\0') {
             return Ok(None);
         }
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM posts WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_error)?;
-        let post = row.as_ref().map(to_post).transpose()?;
+        let post = self.db.fetch_opt(BY_ID, &[Arg::Text(id)], to_post).await?;
         if let Some(p) = &post {
             self.posts_cache.offer(p);
         }
@@ -112,48 +108,54 @@ impl PostRepo for SqlStore {
     }
 
     async fn update(&self, post: &Post, expected_version: i64, event: &NewEvent) -> DomainResult<()> {
-        let mut tx = self.write.begin().await.map_err(db_error)?;
-        let done = sqlx::query(
-            "UPDATE posts SET title = $1, body = $2, status = $3, tags = $4, published_at = $5, updated_at = $6, version = $7 \
-             WHERE id = $8 AND version = $9",
-        )
-        .bind(&post.title)
-        .bind(&post.body)
-        .bind(post.status.as_str())
-        .bind(tags_json(post))
-        .bind(post.published_at.map(micros))
-        .bind(micros(post.updated_at))
-        .bind(post.version)
-        .bind(&post.id)
-        .bind(expected_version)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            self.posts_cache.forget(&post.id);
-            return Err(missing_or_stale(&mut tx, "posts", &post.id).await);
+        let (p, event) = (post.clone(), event.clone());
+        let written = self
+            .write_events(move |c| {
+                Box::pin(async move {
+                    let done = c
+                        .exec(
+                            "UPDATE posts SET title = $1, body = $2, status = $3, tags = $4, published_at = $5, updated_at = $6, \
+                             version = $7 WHERE id = $8 AND version = $9",
+                            &[
+                                Arg::from(&p.title),
+                                Arg::from(&p.body),
+                                Arg::Text(p.status.as_str()),
+                                Arg::Text(&tags_json(&p)),
+                                Arg::OptInt(p.published_at.map(micros)),
+                                Arg::Int(micros(p.updated_at)),
+                                Arg::Int(p.version),
+                                Arg::from(&p.id),
+                                Arg::Int(expected_version),
+                            ],
+                        )
+                        .await?;
+                    if done == 0 {
+                        return Err(missing_or_stale(c, "posts", &p.id).await);
+                    }
+                    write_tags(c, &p, true).await?;
+                    append_event(c, &event).await
+                })
+            })
+            .await;
+        match written {
+            Ok(()) => self.posts_cache.written(post),
+            Err(_) => self.posts_cache.forget(&post.id),
         }
-        write_tags(&mut tx, post).await?;
-        self.append_event(&mut tx, event).await?;
-        self.commit_events(tx).await?;
-        self.posts_cache.written(post);
-        Ok(())
+        written
     }
 
     async fn delete(&self, post: &Post, event: &NewEvent) -> DomainResult<()> {
-        let mut tx = self.write.begin().await.map_err(db_error)?;
-        sqlx::query("DELETE FROM post_tags WHERE post_id = $1")
-            .bind(&post.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let done =
-            sqlx::query("DELETE FROM posts WHERE id = $1").bind(&post.id).execute(&mut *tx).await.map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Err(DomainError::not_found("post"));
-        }
-        self.append_event(&mut tx, event).await?;
-        self.commit_events(tx).await?;
+        let (id, event) = (post.id.clone(), event.clone());
+        self.write_events(move |c| {
+            Box::pin(async move {
+                c.exec("DELETE FROM post_tags WHERE post_id = $1", &[Arg::from(&id)]).await?;
+                if c.exec("DELETE FROM posts WHERE id = $1", &[Arg::from(&id)]).await? == 0 {
+                    return Err(DomainError::not_found("post"));
+                }
+                append_event(c, &event).await
+            })
+        })
+        .await?;
         self.posts_cache.deleted(&post.id);
         Ok(())
     }
@@ -166,10 +168,10 @@ impl PostRepo for SqlStore {
     ) -> DomainResult<Vec<Post>> {
         let mut q = Conditions::new(visibility, filter, page);
         if let Some(author) = &filter.author_id {
-            q.push(" AND author_id = $?", author.clone());
+            q.push(" AND author_id = $?", author);
         }
         let sql = format!("SELECT {COLUMNS} FROM posts WHERE {} ORDER BY id DESC LIMIT {}", q.sql, page.limit + 1);
-        q.fetch(&self.read, &sql).await
+        q.fetch(self, &sql).await
     }
 
     async fn list_by_authors(
@@ -185,7 +187,7 @@ impl PostRepo for SqlStore {
         let mut q = Conditions::new(visibility, filter, page);
         q.sql.push_str(" AND author_id IN (");
         for (i, author) in authors.iter().enumerate() {
-            q.push(if i == 0 { "$?" } else { ", $?" }, author.clone());
+            q.push(if i == 0 { "$?" } else { ", $?" }, author);
         }
         q.sql.push(')');
         // Top-N per author: window functions exist in SQLite >= 3.25 and PostgreSQL alike.
@@ -195,51 +197,46 @@ impl PostRepo for SqlStore {
             q.sql,
             page.limit + 1
         );
-        q.fetch(&self.read, &sql).await
+        q.fetch(self, &sql).await
     }
 }
 
 /// The WHERE clause shared by post lists: visibility, status, tag and keyset position, with
 /// its `$n` arguments (the author condition differs per list and is pushed by the caller).
-struct Conditions {
+struct Conditions<'a> {
     sql: String,
-    args: Vec<String>,
+    args: Vec<Arg<'a>>,
 }
 
-impl Conditions {
-    fn new(visibility: &PostVisibility, filter: &PostFilter, page: &PageRequest) -> Self {
+impl<'a> Conditions<'a> {
+    fn new(visibility: &'a PostVisibility, filter: &'a PostFilter, page: &'a PageRequest) -> Self {
         let mut q = Conditions { sql: "1 = 1".into(), args: Vec::new() };
         match visibility {
             PostVisibility::All => {}
             PostVisibility::PublishedOr { author_id: Some(me) } => {
-                q.push(" AND (status = 'published' OR author_id = $?)", me.clone())
+                q.push(" AND (status = 'published' OR author_id = $?)", me)
             }
             PostVisibility::PublishedOr { author_id: None } => q.sql.push_str(" AND status = 'published'"),
         }
         if let Some(status) = filter.status {
-            q.push(" AND status = $?", status.as_str().to_string());
+            q.push(" AND status = $?", status.as_str());
         }
         if let Some(tag) = &filter.tag {
-            q.push(" AND id IN (SELECT post_id FROM post_tags WHERE tag = $?)", tag.clone());
+            q.push(" AND id IN (SELECT post_id FROM post_tags WHERE tag = $?)", tag);
         }
         if let Some(after) = &page.after {
-            q.push(" AND id < $?", after.clone());
+            q.push(" AND id < $?", after);
         }
         q
     }
 
     /// Appends `clause` with its `$?` numbered as the next argument.
-    fn push(&mut self, clause: &str, value: String) {
-        self.args.push(value);
+    fn push(&mut self, clause: &str, value: &'a str) {
+        self.args.push(Arg::Text(value));
         self.sql.push_str(&clause.replace("$?", &format!("${}", self.args.len())));
     }
 
-    async fn fetch(&self, pool: &sqlx::AnyPool, sql: &str) -> DomainResult<Vec<Post>> {
-        let mut query = sqlx::query(sql);
-        for value in &self.args {
-            query = query.bind(value);
-        }
-        let rows = query.fetch_all(pool).await.map_err(db_error)?;
-        rows.iter().map(to_post).collect()
+    async fn fetch(&self, store: &SqlStore, sql: &str) -> DomainResult<Vec<Post>> {
+        store.db.fetch_all(sql, &self.args, to_post).await
     }
 }

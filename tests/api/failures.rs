@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{Store, assert_error, spawn_app_with};
@@ -15,8 +14,7 @@ async fn a_broken_store_answers_a_generic_internal_error_without_sql() {
     let app_url = url.clone();
     let app = spawn_app_with(Store::Sqlite, move |s| s.database_url = app_url).await.unwrap();
     let ada = app.member("ada").await;
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("DROP TABLE post_tags").execute(&mut conn).await.unwrap();
+    rusqlite::Connection::open(dir.join("db.sqlite")).unwrap().execute_batch("DROP TABLE post_tags").unwrap();
     let r = app.get("/posts?tag=rust", Some(&ada.token)).await;
     let body = assert_error(r, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL").await;
     assert_eq!(body["error"]["message"], "internal error");

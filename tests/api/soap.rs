@@ -12,7 +12,6 @@ use polyport::domain::user::Role;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 use crate::helpers::{PASSWORD, Store, TestApp, TestUser, spawn_app, spawn_app_with};
 
@@ -425,8 +424,7 @@ async fn a_broken_store_is_a_receiver_fault_with_a_generic_message() {
     let url = format!("sqlite://{}/db.sqlite", dir.display());
     let app_url = url.clone();
     let app = spawn_app_with(Store::Sqlite, move |s| s.database_url = app_url).await.unwrap();
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("DROP TABLE post_tags").execute(&mut conn).await.unwrap();
+    rusqlite::Connection::open(dir.join("db.sqlite")).unwrap().execute_batch("DROP TABLE post_tags").unwrap();
     for (version, code) in [(Version::Soap12, "Receiver"), (Version::Soap11, "Server")] {
         let r = call(&app, version, "ListPosts", &[("tag", "rust")], None).await;
         r.assert_fault(version, code, "INTERNAL");

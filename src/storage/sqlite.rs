@@ -1,0 +1,376 @@
+//! Native SQLite (rusqlite), built for one process on a few cores:
+//! - reads run on the calling thread, on a connection from a small pool (a point read costs
+//!   microseconds; handing it to another thread cost more than the read);
+//! - writes are jobs queued for one drain task that runs every job queued meanwhile in ONE
+//!   transaction (group commit), each job in its own savepoint, and answers each job only after
+//!   the commit, so an acknowledged write is durable (WAL, `synchronous = NORMAL`);
+//! - a checkpointer thread moves the WAL into the database, off the request threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rusqlite::{Connection, ErrorCode as SqliteCode, OpenFlags};
+
+use super::sql::{Arg, Conn, DbError, Failure, JobFuture, Row};
+use crate::domain::error::{DomainError, DomainResult};
+
+/// Every connection's settings. `busy_timeout` covers another process holding the write lock.
+const PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// A write job: its statements, then its answer once the batch's commit is known.
+trait Job: Send {
+    /// Runs inside the job's savepoint; true when it succeeded (else its savepoint is undone).
+    fn run(&mut self, conn: &mut Connection) -> bool;
+    /// Answers the caller: the job's own result, or the commit's failure.
+    fn finish(self: Box<Self>, commit_failed: bool);
+}
+
+struct Typed<T, F> {
+    work: Option<F>,
+    result: Option<DomainResult<T>>,
+    reply: tokio::sync::oneshot::Sender<DomainResult<T>>,
+}
+
+impl<T, F> Job for Typed<T, F>
+where
+    T: Send + 'static,
+    F: for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
+{
+    fn run(&mut self, conn: &mut Connection) -> bool {
+        let Some(work) = self.work.take() else { return false };
+        let result = run_now(conn, work);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit_failed: bool) {
+        let result = match (self.result, commit_failed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), false) => Ok(value),
+            (_, true) => Err(DomainError::unavailable("the store could not commit; retry shortly")),
+            (None, false) => Err(DomainError::internal(anyhow::anyhow!("a write job panicked"))),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Runs a job's future to completion right here: SQLite statements never wait, so one poll
+/// finishes it. A job that awaits anything else is a bug, answered INTERNAL.
+fn run_now<T>(conn: &mut Connection, work: impl for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T>) -> DomainResult<T> {
+    let mut c = Conn::Sqlite(conn);
+    let mut future = work(&mut c);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(DomainError::internal(anyhow::anyhow!("a SQLite job awaited something other than SQLite"))),
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Box<dyn Job>>,
+    draining: bool,
+    closed: bool,
+}
+
+/// The SQLite store's connections.
+pub(crate) struct Sqlite {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    max_idle_readers: usize,
+    writer: Mutex<Option<Connection>>,
+    queue: Mutex<Queue>,
+    /// Dropped on close, which ends the checkpointer.
+    checkpointer: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Sqlite {
+    /// Opens (creating it if needed) the database at `path` and applies `migrations`.
+    pub fn open(path: &Path, max_idle_readers: usize, migrations: &sqlx::migrate::Migrator) -> anyhow::Result<Arc<Self>> {
+        let mut writer = open_connection(path, OpenFlags::default()).context("opening the SQLite database")?;
+        writer.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;")?;
+        migrate(&mut writer, migrations).context("applying migrations")?;
+        let store = Arc::new(Sqlite {
+            path: path.to_path_buf(),
+            readers: Mutex::new(Vec::new()),
+            max_idle_readers: max_idle_readers.max(1),
+            writer: Mutex::new(Some(writer)),
+            queue: Mutex::new(Queue::default()),
+            checkpointer: Mutex::new(None),
+        });
+        store.start_checkpointer()?;
+        Ok(store)
+    }
+
+    fn start_checkpointer(&self) -> anyhow::Result<()> {
+        let conn = open_connection(&self.path, OpenFlags::default())?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+                }
+            }
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        })?;
+        *lock(&self.checkpointer) = Some(stop);
+        Ok(())
+    }
+
+    /// Runs `f` on a read connection, on this thread.
+    pub fn read<T>(&self, f: impl FnOnce(&mut Connection) -> DomainResult<T>) -> DomainResult<T> {
+        let idle = lock(&self.readers).pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => open_connection(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|e| DomainError::from(classify(e)))?,
+        };
+        let out = f(&mut conn);
+        let mut idle = lock(&self.readers);
+        if idle.len() < self.max_idle_readers {
+            idle.push(conn);
+        }
+        out
+    }
+
+    /// Runs a read job (the same shape as a write job) on a read connection, on this thread.
+    pub fn read_job<T>(&self, work: impl for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T>) -> DomainResult<T> {
+        self.read(|conn| run_now(conn, work))
+    }
+
+    /// Queues a write job and waits for its answer, given after the commit of its batch.
+    pub async fn write<T, F>(self: &Arc<Self>, work: F) -> DomainResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let start_drain = {
+            let mut queue = lock(&self.queue);
+            if queue.closed {
+                return Err(DomainError::unavailable("the store is closed"));
+            }
+            queue.jobs.push(Box::new(Typed { work: Some(work), result: None, reply }));
+            !std::mem::replace(&mut queue.draining, true)
+        };
+        if start_drain {
+            let me = self.clone();
+            tokio::spawn(async move { me.drain().await });
+        }
+        answer.await.unwrap_or_else(|_| Err(DomainError::unavailable("the store is closed")))
+    }
+
+    /// Commits batches until the queue is empty. Yields first, so every request already running
+    /// queues its write and joins the batch.
+    async fn drain(self: Arc<Self>) {
+        loop {
+            tokio::task::yield_now().await;
+            let batch = {
+                let mut queue = lock(&self.queue);
+                if queue.jobs.is_empty() {
+                    queue.draining = false;
+                    return;
+                }
+                std::mem::take(&mut queue.jobs)
+            };
+            self.commit_batch(batch);
+        }
+    }
+
+    fn commit_batch(&self, batch: Vec<Box<dyn Job>>) {
+        let mut writer = lock(&self.writer);
+        let Some(conn) = writer.as_mut() else {
+            batch.into_iter().for_each(|job| job.finish(true));
+            return;
+        };
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "SQLite could not begin a write transaction");
+            batch.into_iter().for_each(|job| job.finish(true));
+            return;
+        }
+        let mut ran = Vec::with_capacity(batch.len());
+        let mut lost = false;
+        for mut job in batch {
+            if lost {
+                job.finish(true);
+                continue;
+            }
+            let _ = exec(conn, "SAVEPOINT job", &[]);
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn))).unwrap_or(false);
+            if !ok {
+                let _ = exec(conn, "ROLLBACK TO job", &[]);
+            }
+            let _ = exec(conn, "RELEASE job", &[]);
+            // SQLite ends the whole transaction on some errors (I/O, disk full): nothing of
+            // this batch will be committed, so no job of it may be acknowledged.
+            lost = conn.is_autocommit();
+            ran.push(job);
+        }
+        let failed = lost
+            || match conn.execute_batch("COMMIT") {
+                Ok(()) => false,
+                Err(e) => {
+                    tracing::error!(error = %e, "SQLite could not commit a write transaction");
+                    let _ = conn.execute_batch("ROLLBACK");
+                    true
+                }
+            };
+        drop(writer);
+        ran.into_iter().for_each(|job| job.finish(failed));
+    }
+
+    /// Refuses new writes, answers the queued ones, stops the checkpointer and closes every
+    /// connection (a final checkpoint truncates the WAL).
+    pub fn close(&self) {
+        let pending = {
+            let mut queue = lock(&self.queue);
+            queue.closed = true;
+            std::mem::take(&mut queue.jobs)
+        };
+        if !pending.is_empty() {
+            self.commit_batch(pending);
+        }
+        lock(&self.writer).take();
+        lock(&self.readers).clear();
+        lock(&self.checkpointer).take();
+    }
+}
+
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.execute_batch(PRAGMAS)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Applies the migrations not yet applied, each in its own transaction, recorded in the table
+/// sqlx's migrator keeps (so databases created by earlier versions carry on).
+fn migrate(conn: &mut Connection, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, checksum BLOB NOT NULL, \
+         execution_time BIGINT NOT NULL);",
+    )?;
+    for migration in migrator.iter().filter(|m| m.migration_type.is_up_migration()) {
+        let applied: Option<Vec<u8>> = conn
+            .query_row("SELECT checksum FROM _sqlx_migrations WHERE version = ?1 AND success", [migration.version], |r| {
+                r.get(0)
+            })
+            .map(Some)
+            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+        match applied {
+            Some(checksum) if checksum == *migration.checksum => continue,
+            Some(_) => anyhow::bail!("migration {} was changed after it was applied", migration.version),
+            None => {}
+        }
+        let started = std::time::Instant::now();
+        let tx = conn.transaction()?;
+        tx.execute_batch(&migration.sql).with_context(|| format!("migration {}", migration.version))?;
+        tx.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (?1, ?2, TRUE, ?3, ?4)",
+            rusqlite::params![
+                migration.version,
+                migration.description.as_ref(),
+                migration.checksum.as_ref(),
+                started.elapsed().as_nanos() as i64
+            ],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn bind(stmt: &mut rusqlite::CachedStatement<'_>, args: &[Arg<'_>]) -> Result<(), rusqlite::Error> {
+    for (i, arg) in args.iter().enumerate() {
+        let i = i + 1;
+        match *arg {
+            Arg::Int(v) => stmt.raw_bind_parameter(i, v),
+            Arg::OptInt(v) => stmt.raw_bind_parameter(i, v),
+            Arg::Text(v) => stmt.raw_bind_parameter(i, v),
+            Arg::OptText(v) => stmt.raw_bind_parameter(i, v),
+            Arg::Blob(v) => stmt.raw_bind_parameter(i, v),
+        }?;
+    }
+    Ok(())
+}
+
+/// Runs a statement (`$n` placeholders, numbered in order of first use); rows changed.
+pub(super) fn exec(conn: &Connection, sql: &str, args: &[Arg<'_>]) -> Result<u64, DbError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(classify)?;
+    bind(&mut stmt, args).map_err(classify)?;
+    stmt.raw_execute().map(|n| n as u64).map_err(classify)
+}
+
+/// Runs a query and maps at most `limit` rows.
+pub(super) fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+    limit: usize,
+    map: &dyn Fn(&dyn Row) -> DomainResult<T>,
+) -> DomainResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(classify)?;
+    bind(&mut stmt, args).map_err(classify)?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match rows.next().map_err(classify)? {
+            Some(row) => out.push(map(row)?),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+fn column<T: rusqlite::types::FromSql>(row: &rusqlite::Row<'_>, i: usize) -> DomainResult<T> {
+    row.get(i).map_err(|e| DomainError::internal(anyhow::anyhow!("reading column {i}: {e}")))
+}
+
+impl Row for rusqlite::Row<'_> {
+    fn int(&self, i: usize) -> DomainResult<i64> {
+        column(self, i)
+    }
+    fn opt_int(&self, i: usize) -> DomainResult<Option<i64>> {
+        column(self, i)
+    }
+    fn text(&self, i: usize) -> DomainResult<String> {
+        column(self, i)
+    }
+    fn opt_blob(&self, i: usize) -> DomainResult<Option<Vec<u8>>> {
+        column(self, i)
+    }
+}
+
+fn classify(e: rusqlite::Error) -> DbError {
+    let kind = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match (f.code, f.extended_code) {
+            (SqliteCode::ConstraintViolation, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+            | (SqliteCode::ConstraintViolation, rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => Failure::UniqueViolation,
+            (SqliteCode::ConstraintViolation, rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
+                Failure::ForeignKeyViolation
+            }
+            (
+                SqliteCode::DatabaseBusy
+                | SqliteCode::DatabaseLocked
+                | SqliteCode::CannotOpen
+                | SqliteCode::SystemIoFailure
+                | SqliteCode::DiskFull,
+                _,
+            ) => Failure::Unreachable,
+            _ => Failure::Other,
+        },
+        _ => Failure::Other,
+    };
+    DbError::new(kind, e)
+}
