@@ -2,7 +2,6 @@
 //! (mutations only over POST with a JSON body), batching cap, idempotency keys, and the
 //! GraphQL-over-HTTP status rules for `application/graphql-response+json`.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse};
 use axum::body::Bytes;
@@ -12,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::State;
 use super::error::{code_of, normalize, server_error};
-use super::schema::{BatchLoader, Caller, Introspection, parse, root_fields, vet};
+use super::schema::{Batches, Caller, Introspection, parse, root_fields, vet};
 use crate::adapters::http_error::{not_acceptable, status_of, unsupported_media_type};
 use crate::adapters::request::{accepts, declares_more_than, header_str, peer_ip};
 use crate::domain::error::{DomainError, ErrorCode};
@@ -282,8 +281,8 @@ impl DocumentCache {
 
 fn prepare(s: &State, request: GqlRequest, caller: &Caller) -> GqlRequest {
     let introspect = may_introspect(s, &caller.actor);
-    let loader = DataLoader::new(BatchLoader { shared: s.shared.clone(), actor: caller.actor.clone() }, tokio::spawn);
-    let request = request.data(caller.clone()).data(loader);
+    let batches = Batches::new(s.shared.clone(), caller.actor.clone());
+    let request = request.data(caller.clone()).data(batches);
     if introspect { request } else { request.disable_introspection() }
 }
 

@@ -12,7 +12,7 @@ mod types;
 use async_graphql::{Context, Schema};
 
 pub use guard::{COMPLEXITY_PER_UNIT, count_aliases, parse, root_fields, vet};
-pub use loader::{BatchLoader, post_batches, user_batches};
+pub use loader::{Batches, post_batches, user_batches};
 pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::Subscription;

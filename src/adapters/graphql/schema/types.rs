@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::super::error::{GqlResult, or_null};
 use super::guard::page_cost;
-use super::loader::{AuthorPosts, BatchLoader};
+use super::loader::{AuthorPosts, Batches};
 use super::{Caller, shared};
 use crate::domain::credentials::{ApiKey as DomainApiKey, CreatedApiKey as DomainCreatedApiKey, TokenPair};
 use crate::domain::page::{Page, PageRequest};
@@ -80,8 +80,8 @@ impl Post {
     async fn author(&self, ctx: &Context<'_>) -> Option<User> {
         let result: async_graphql::Result<_> = async {
             let id = self.0.author_id.clone();
-            match ctx.data_opt::<async_graphql::dataloader::DataLoader<BatchLoader>>() {
-                Some(loader) => Ok(loader.load_one(id).await?.map(User)),
+            match ctx.data_opt::<Batches>() {
+                Some(batches) => Ok(batches.user(id).await?.map(User)),
                 // Subscriptions deliver one post at a time: nothing to batch, no loader kept.
                 None => {
                     let caller = ctx.data::<Caller>()?;
@@ -158,13 +158,13 @@ impl User {
         tag: Option<String>,
     ) -> async_graphql::Result<PostConnection> {
         let filter = PostFilterInput { author_id: Some(ID(self.0.id().to_string())), status, tag };
-        let Some(loader) = ctx.data_opt::<async_graphql::dataloader::DataLoader<BatchLoader>>() else {
+        let Some(batches) = ctx.data_opt::<Batches>() else {
             return PostConnection::load(ctx, first, after, Some(filter)).await;
         };
         let (filter, context) = PostConnection::filter(filter)?;
         let page = page_request(ctx, &context, first, after)?;
         let key = AuthorPosts { author: self.0.id().to_string(), status: filter.status, tag: filter.tag, page };
-        let page = loader.load_one(key).await?.unwrap_or(Page { items: Vec::new(), next_after: None });
+        let page = batches.author_posts(key).await?.unwrap_or(Page { items: Vec::new(), next_after: None });
         Ok(PostConnection::of(ctx, &context, page))
     }
 }
