@@ -118,9 +118,10 @@ pub(super) fn shared<'a>(ctx: &Context<'a>) -> &'a Shared {
 }
 
 /// The served schema, with limits and guards.
-pub fn build(shared: Shared, settings: &GraphqlSettings) -> AppSchema {
+pub fn build(shared: Shared, settings: &GraphqlSettings, validation: async_graphql::ValidationMode) -> AppSchema {
     let mut builder = Schema::build(Query, Mutation, Subscription)
         .data(shared)
+        .validation_mode(validation)
         .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity)
         .limit_recursive_depth(32)
