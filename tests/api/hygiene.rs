@@ -82,6 +82,19 @@ async fn the_openapi_document_describes_every_route_and_the_docs_work_offline() 
         assert!(spec["paths"].get(path).is_some(), "{path} missing");
     }
     assert!(spec["components"]["schemas"].get("ErrorBody").is_some());
+    // The event stream and its token are documented with the rest.
+    let events = &spec["paths"]["/api/v1/events"]["get"];
+    assert_eq!(events["operationId"], "subscribeEvents");
+    assert!(events["responses"]["200"]["content"].get("text/event-stream").is_some(), "{events}");
+    let security: Vec<String> = events["security"].as_array().unwrap().iter().map(|s| s.to_string()).collect();
+    assert!(security.contains(&"{\"stream_token\":[]}".to_string()), "{security:?}");
+    assert_eq!(spec["components"]["securitySchemes"]["stream_token"]["in"], "query");
+    let token = &spec["paths"]["/api/v1/events/token"]["post"];
+    assert_eq!(token["operationId"], "createStreamToken");
+    assert_eq!(
+        token["responses"]["201"]["content"]["application/json"]["schema"]["required"],
+        json!(["token", "expires_in"])
+    );
     let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     let html = docs.text().await.unwrap();
@@ -136,7 +149,8 @@ async fn openapi_names_each_operation_canonically_and_states_who_may_call_it_as_
                 || ["getPost", "listPosts", "listUserPosts", "createPost", "updatePost", "publishPost"]
                     .contains(&id.as_str())
                 || ["unpublishPost", "deletePost", "createApiKey", "listApiKeys", "revokeApiKey"]
-                    .contains(&id.as_str()),
+                    .contains(&id.as_str())
+                || ["subscribeEvents", "createStreamToken"].contains(&id.as_str()),
             "{id} is not a canonical operation name"
         );
     }
