@@ -13,7 +13,8 @@ import { PostService } from "../gen/grpc/polyport/v1/posts_pb.js";
 import { UserService } from "../gen/grpc/polyport/v1/users_pb.js";
 
 const base = (process.argv[2] ?? "http://127.0.0.1:8080").replace(/\/$/, "");
-const transport = createGrpcWebTransport({ baseUrl: base, httpVersion: "1.1" });
+// fetch underneath: HTTP/1.1, as in a browser.
+const transport = createGrpcWebTransport({ baseUrl: base });
 const users = createClient(UserService, transport);
 const auth = createClient(AuthService, transport);
 const posts = createClient(PostService, transport);
@@ -56,5 +57,6 @@ for await (const event of events.subscribe(
   if (event.type === "post.published") break;
 }
 clearTimeout(timer);
+controller.abort(); // ends the server stream's request
 if (!publishedAsked) throw new Error("no events arrived");
 console.log("grpc-web example: done");
