@@ -177,6 +177,18 @@ async fn promote_and_demote_change_the_stored_role_and_every_call_after(store: S
     let users = reqwest::Client::new().get(format!("{base}/api/v1/users")).bearer_auth(token).send().await.unwrap();
     let users: Value = users.json().await.unwrap();
     assert!(sees_others_email(users.clone()), "an admin sees every email: {users}");
+    // GraphQL, with the same token, through the same admission step.
+    let me = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({"query": "{ me { role } users(first: 10) { edges { node { email } } } }"}))
+        .send()
+        .await
+        .unwrap();
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["data"]["me"]["role"], "ADMIN", "{me}");
+    let emails = me["data"]["users"]["edges"].as_array().unwrap();
+    assert!(emails.iter().any(|e| e["node"]["email"] == "someone.else@example.com"), "{me}");
 
     // Promoting an admin again is refused in one sentence, and nothing changes.
     let again = store.run(&["users", "promote", email], "");
