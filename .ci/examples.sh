@@ -32,7 +32,7 @@ NAMES=()
 for arg in "$@"; do
     case "$arg" in
         --setup) SETUP_ONLY=1 ;;
-        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
         *)
             [[ " ${ALL[*]} " == *" $arg "* ]] || die "unknown example $arg (one of: ${ALL[*]})"
             NAMES+=("$arg")
