@@ -142,6 +142,38 @@ async fn openapi_names_each_operation_canonically_and_states_who_may_call_it_as_
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), count, "operationIds are unique: {ids:?}");
+    // Every operation answers some 2xx, every reference resolves, every security requirement
+    // names a declared scheme: what generators (openapi-typescript, schemathesis) rely on.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&spec, &mut all);
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(spec["components"]["schemas"].get(name).is_some(), "{r} does not resolve");
+    }
+    let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let statuses = op["responses"].as_object().unwrap();
+            assert!(statuses.keys().any(|s| s.starts_with('2')), "{method} {path} has no 2xx answer");
+            for requirement in op["security"].as_array().unwrap() {
+                for scheme in requirement.as_object().unwrap().keys() {
+                    assert!(schemes.contains_key(scheme), "{method} {path}: undeclared scheme {scheme}");
+                }
+            }
+        }
+    }
     for id in &ids {
         assert!(
             ["login", "refreshToken", "logout", "register", "me", "getUser", "listUsers", "updateUser", "deleteUser"]
