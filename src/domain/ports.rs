@@ -25,6 +25,10 @@ pub trait UserRepo: Send + Sync {
     /// `expected_version`. MUST return a version-mismatch CONFLICT otherwise, NOT_FOUND when the
     /// user is gone, and CONFLICT `email`/`taken` on a duplicate email.
     async fn update(&self, user: &User, expected_version: i64, event: &NewEvent) -> DomainResult<()>;
+    /// Writes `user.password_hash` (with its incremented version and `updated_at`) if the stored
+    /// version is `expected_version`, revokes every refresh-token family (login session) of the
+    /// user and appends `event`, in one transaction. Same errors as `update`.
+    async fn update_password(&self, user: &User, expected_version: i64, event: &NewEvent) -> DomainResult<()>;
     /// Deletes the user, their posts (appending a `post.deleted` event for each), API keys and
     /// refresh tokens, then appends `event`. MUST return NOT_FOUND when the user is gone.
     async fn delete(&self, user: &User, event: &NewEvent) -> DomainResult<()>;

@@ -59,7 +59,7 @@ impl SessionStates {
         }
     }
 
-    fn record(&self, family_id: &str, revoked: bool) {
+    pub(super) fn record(&self, family_id: &str, revoked: bool) {
         if !revoked && self.live_for.is_zero() {
             return;
         }

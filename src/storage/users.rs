@@ -134,6 +134,58 @@ impl UserRepo for SqlStore {
         written
     }
 
+    async fn update_password(&self, user: &User, expected_version: i64, event: &NewEvent) -> DomainResult<()> {
+        let (u, event) = (user.clone(), event.clone());
+        let written = self
+            .write_events(move |c| {
+                Box::pin(async move {
+                    let done = c
+                        .exec(
+                            "UPDATE users SET password_hash = $1, updated_at = $2, version = $3 WHERE id = $4 AND version = $5",
+                            &[
+                                Arg::from(&u.password_hash),
+                                Arg::Int(micros(u.updated_at)),
+                                Arg::Int(u.version),
+                                Arg::from(&u.id),
+                                Arg::Int(expected_version),
+                            ],
+                        )
+                        .await?;
+                    if done == 0 {
+                        return Err(missing_or_stale(c, "users", &u.id).await);
+                    }
+                    let families = c
+                        .query_all(
+                            "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+                            &[Arg::from(&u.id)],
+                            |row| row.text(0),
+                        )
+                        .await?;
+                    c.exec(
+                        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                        &[Arg::Int(micros(u.updated_at)), Arg::from(&u.id)],
+                    )
+                    .await?;
+                    append_event(c, &event).await?;
+                    Ok(families)
+                })
+            })
+            .await;
+        match written {
+            Ok(families) => {
+                self.users_cache.written(user);
+                for family in &families {
+                    self.sessions.record(family, true);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.users_cache.forget(&user.id);
+                Err(e)
+            }
+        }
+    }
+
     async fn delete(&self, user: &User, event: &NewEvent) -> DomainResult<()> {
         let (id, event) = (user.id.clone(), event.clone());
         let deleted_posts = self

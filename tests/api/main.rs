@@ -6,6 +6,7 @@ mod architecture;
 mod auth;
 mod authorization;
 mod bad_input;
+mod cli;
 mod cluster;
 mod failures;
 mod graphql;

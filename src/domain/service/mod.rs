@@ -10,7 +10,7 @@ use std::sync::Arc;
 pub use auth::{AuthService, ClientInfo};
 pub use posts::PostService;
 pub use secret::{hash_secret, new_id, random_secret};
-pub use users::{UserService, UserView};
+pub use users::{RoleChange, UserService, UserView};
 
 use super::ports::{
     Clock, CredentialRepo, EventLog, Health, IdempotencyStore, LoginThrottle, PasswordHasher, PostRepo, TokenIssuer,

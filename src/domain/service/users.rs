@@ -10,6 +10,13 @@ use crate::domain::page::{Page, PageRequest};
 use crate::domain::policy::{self, Actor, Scope};
 use crate::domain::user::{RegisterUser, Role, User, UserPatch};
 
+/// The direction of an operator's role change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    Promote,
+    Demote,
+}
+
 /// What a caller may see of a user: everything, or the public profile (`id`, `name`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserView {
@@ -155,6 +162,64 @@ impl UserService {
         check_version(user.version, expected_version)?;
         let event = NewEvent::user(EventType::UserDeleted, &user, self.deps.clock.now());
         self.deps.users.delete(&user, &event).await
+    }
+
+    /// Operator tooling (`polyport users`, run by whoever holds the database): the stored user
+    /// named by email or id.
+    pub async fn find_for_operator(&self, who: &str) -> DomainResult<User> {
+        let found = match who.contains('@') {
+            true => self.deps.users.get_by_email(&who.trim().to_lowercase()).await?,
+            false => self.deps.users.get_current(who.trim()).await?,
+        };
+        found.ok_or_else(|| DomainError::not_found("user").with_detail("user", "not_found"))
+    }
+
+    /// Operator tooling: moves a user up (`Promote`) or down (`Demote`) to `role`. A change in
+    /// the other direction, or to the role the user has, is refused. Takes effect on every
+    /// protocol at the user's next call (admission reads the role from the user record).
+    /// Returns the role the user had and the updated user.
+    pub async fn change_role(&self, who: &str, role: Role, change: RoleChange) -> DomainResult<(Role, User)> {
+        let mut user = self.find_for_operator(who).await?;
+        let before = user.role;
+        let allowed = match change {
+            RoleChange::Promote => role.rank() > before.rank(),
+            RoleChange::Demote => role.rank() < before.rank(),
+        };
+        if !allowed {
+            let verb = if change == RoleChange::Promote { "promoted" } else { "demoted" };
+            return Err(DomainError::conflict(format!(
+                "{} is {} already, so cannot be {verb} to {}",
+                user.email,
+                before.as_str(),
+                role.as_str()
+            ))
+            .with_detail("role", "unchanged"));
+        }
+        let previous = user.version;
+        user.role = role;
+        user.version += 1;
+        user.updated_at = self.deps.clock.now();
+        let event = NewEvent::user(EventType::UserUpdated, &user, user.updated_at);
+        self.deps.users.update(&user, previous, &event).await?;
+        tracing::info!(user_id = %user.id, from = before.as_str(), to = role.as_str(), "role changed by an operator");
+        Ok((before, user))
+    }
+
+    /// Operator tooling: sets a new password and signs the user out everywhere (every refresh
+    /// family is revoked, so its access tokens are refused at the next call too). API keys stay.
+    pub async fn reset_password(&self, who: &str, password: &str) -> DomainResult<User> {
+        if let Err(issue) = crate::domain::user::check_password(password) {
+            return Err(DomainError::validation(vec![crate::domain::error::FieldIssue::new("password", issue)]));
+        }
+        let mut user = self.find_for_operator(who).await?;
+        user.password_hash = self.deps.hasher.hash(password).await?;
+        let previous = user.version;
+        user.version += 1;
+        user.updated_at = self.deps.clock.now();
+        let event = NewEvent::user(EventType::UserUpdated, &user, user.updated_at);
+        self.deps.users.update_password(&user, previous, &event).await?;
+        tracing::info!(user_id = %user.id, "password reset by an operator; sessions revoked");
+        Ok(user)
     }
 
     async fn load(&self, id: &str) -> DomainResult<User> {
