@@ -178,7 +178,10 @@ impl Application {
                 ws_send_queue: settings.ws_send_queue.max(1),
                 ws_max_message_bytes: settings.ws_max_message_bytes,
                 ws_ping: Duration::from_secs(settings.ws_ping_secs.max(1)),
-                stream_token_ttl_secs: 60,
+                stream_token_ttl_secs: settings
+                    .stream_token_ttl_secs
+                    .unwrap_or_else(|| u64::try_from(settings.refresh_token_ttl_days.max(0)).unwrap_or(0) * 86_400)
+                    .max(1),
             },
             graphql: graphql_settings(&settings),
             redis,
