@@ -146,13 +146,14 @@
   };
 
   /** A gRPC-Web call over fetch: unary or server streaming; every frame shown. */
-  async function grpcWeb(method, reqType, message, respType, headersExtra, onMessage, signal) {
+  async function grpcWeb(method, reqType, message, respType, { onMessage, onHeaders, signal } = {}) {
     const path = `/polyport.v1.${method}`;
     const body = P.frame(P.encode(`polyport.v1.${reqType}`, message));
-    const headers = authHeaders({ "content-type": "application/grpc-web+proto", accept: "application/grpc-web+proto", "x-grpc-web": "1", ...headersExtra });
+    const headers = authHeaders({ "content-type": "application/grpc-web+proto", accept: "application/grpc-web+proto", "x-grpc-web": "1" });
     const shownRequest = `POST ${path} HTTP/1.1\nhost: ${location.host}\n${headerLines(headers)}\n\n` +
       `${P.hex(body)}\n\n# frame 0x00, ${body.length - 5} bytes: polyport.v1.${reqType}\n${JSON.stringify(message, null, 2)}`;
     const res = await fetch(path, { method: "POST", headers, body, signal });
+    if (onHeaders) onHeaders(res);
     const shownFrames = [];
     const messages = [];
     let trailers = {};
@@ -192,7 +193,7 @@
   async function viaGrpcWeb(op, f) {
     const [method, reqType, message, respType] = GRPC[op](f);
     showWire(`POST /polyport.v1.${method} …`, "…");
-    const r = await grpcWeb(method, reqType, message, respType, {});
+    const r = await grpcWeb(method, reqType, message, respType);
     showWire(r.shownRequest, r.shownResponse);
     if (r.status !== 0) {
       const info = r.details?.details?.find((d) => (d["@type"] || "").endsWith("google.rpc.ErrorInfo"));
@@ -325,15 +326,19 @@
 
   // ----------------------------------------------------------------- live panes ----
 
+  /** A live pane's view for the streams of the current sign-in (older streams, still closing, are ignored). */
   function pane(name) {
     const root = $(`#pane-${name}`);
+    const generation = state.generation;
     return {
       status(s, text) {
+        if (generation !== state.generation) return;
         const el = root.querySelector(".state");
         el.dataset.state = s;
         el.textContent = text || s;
       },
       add(id, type, postId) {
+        if (generation !== state.generation) return;
         const li = document.createElement("li");
         li.dataset.eventId = String(id);
         li.dataset.type = type;
@@ -354,6 +359,7 @@
 
   async function startPanes() {
     stopPanes();
+    state.generation = (state.generation || 0) + 1;
     const topics = ["posts"];
     await Promise.all([startSse(topics), startWs(topics), startGraphql(topics), startGrpcWeb(topics)].map((p) => p.catch((e) => console.error(e))));
   }
@@ -433,8 +439,10 @@
     const p = pane("grpcweb");
     const abort = new AbortController();
     state.panes.grpcweb = () => abort.abort();
-    p.status("live", "live");
-    grpcWeb("EventService/Subscribe", "SubscribeRequest", { topics }, "Event", {}, (e) => p.add(e.id, e.type, e.data?.id), abort.signal)
+    p.status("connecting");
+    const onHeaders = (res) => p.status(res.ok ? "live" : "error", res.ok ? "live" : `HTTP ${res.status}`);
+    const onMessage = (e) => p.add(e.id, e.type, e.data?.id);
+    grpcWeb("EventService/Subscribe", "SubscribeRequest", { topics }, "Event", { onMessage, onHeaders, signal: abort.signal })
       .then((r) => p.status(r.status === 0 ? "closed" : "error", r.status === 0 ? "ended" : `grpc-status ${r.status}`))
       .catch(() => p.status("closed"));
     return Promise.resolve();
