@@ -276,12 +276,13 @@ fn print_urls(addr: SocketAddr) {
     let base = format!("http://{addr}");
     tracing::info!(address = %addr, "polyport listening");
     println!("polyport listening on {base}");
+    println!("  console    {base}/         (every protocol from the browser)");
     println!("  REST       {base}/api/v1   (docs {base}/docs, spec {base}/api/v1/openapi.json)");
     println!("  GraphQL    {base}/graphql  (subscriptions ws://{addr}/graphql/ws)");
     println!("  gRPC       {addr} (h2c, reflection on; gRPC-Web over HTTP/1.1 on the same port)");
     println!("  SOAP       {base}/soap     (WSDL {base}/soap?wsdl)");
     println!("  WebSocket  ws://{addr}/ws");
-    println!("  SSE        {base}/api/v1/events?topics=posts");
+    println!("  SSE        {base}/api/v1/events?topics=posts   (AsyncAPI {base}/api/v1/asyncapi.json)");
     println!("  health     {base}/healthz  {base}/readyz  {base}/metrics");
 }
 
