@@ -232,6 +232,11 @@ pub struct Settings {
     /// long a revoked session keeps receiving).
     #[arg(long, global = true, env = "POLYPORT_STREAM_REVALIDATE_SECS", default_value_t = 5)]
     pub stream_revalidate_secs: u64,
+    /// Lifetime in seconds of a stream token (`POST /api/v1/events/token`, for EventSource);
+    /// unset: the refresh-token lifetime. The token is refused as soon as the session or API key
+    /// that minted it is revoked, whatever its lifetime.
+    #[arg(long, env = "POLYPORT_STREAM_TOKEN_TTL_SECS")]
+    pub stream_token_ttl_secs: Option<u64>,
     /// Redis shared by every instance for request budgets, the failed-login throttle, the
     /// WS-Security nonce cache and per-caller stream caps (e.g. `redis://127.0.0.1:6379`);
     /// unset: each instance alone.

@@ -178,7 +178,10 @@ impl Application {
                 ws_send_queue: settings.ws_send_queue.max(1),
                 ws_max_message_bytes: settings.ws_max_message_bytes,
                 ws_ping: Duration::from_secs(settings.ws_ping_secs.max(1)),
-                stream_token_ttl_secs: 60,
+                stream_token_ttl_secs: settings
+                    .stream_token_ttl_secs
+                    .unwrap_or_else(|| u64::try_from(settings.refresh_token_ttl_days.max(0)).unwrap_or(0) * 86_400)
+                    .max(1),
             },
             graphql: graphql_settings(&settings),
             redis,
@@ -273,12 +276,13 @@ fn print_urls(addr: SocketAddr) {
     let base = format!("http://{addr}");
     tracing::info!(address = %addr, "polyport listening");
     println!("polyport listening on {base}");
+    println!("  console    {base}/         (every protocol from the browser)");
     println!("  REST       {base}/api/v1   (docs {base}/docs, spec {base}/api/v1/openapi.json)");
     println!("  GraphQL    {base}/graphql  (subscriptions ws://{addr}/graphql/ws)");
     println!("  gRPC       {addr} (h2c, reflection on; gRPC-Web over HTTP/1.1 on the same port)");
     println!("  SOAP       {base}/soap     (WSDL {base}/soap?wsdl)");
     println!("  WebSocket  ws://{addr}/ws");
-    println!("  SSE        {base}/api/v1/events?topics=posts");
+    println!("  SSE        {base}/api/v1/events?topics=posts   (AsyncAPI {base}/api/v1/asyncapi.json)");
     println!("  health     {base}/healthz  {base}/readyz  {base}/metrics");
 }
 

@@ -66,6 +66,8 @@ fn router(shared: Shared) -> Router {
         .merge(tagged("graphql", super::graphql::routes(shared.clone())))
         .merge(tagged("grpc", super::grpc::routes(shared.clone())))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi::ApiDoc::openapi()))
+        .merge(super::asyncapi::routes())
+        .merge(super::console::routes())
         .merge(
             Router::new()
                 .route("/healthz", get(ops::healthz))

@@ -5,6 +5,11 @@ mod connection;
 mod frames;
 mod ops;
 
+pub use ops::OPS;
+
+/// Where the WebSocket endpoint is mounted.
+pub const PATH: &str = "/ws";
+
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
@@ -19,7 +24,7 @@ use crate::domain::error::{DomainError, DomainResult};
 use crate::platform::admission::Presented;
 
 pub fn routes(shared: Shared) -> Router {
-    Router::new().route("/ws", get(upgrade)).with_state(shared)
+    Router::new().route(PATH, get(upgrade)).with_state(shared)
 }
 
 async fn upgrade(

@@ -137,6 +137,29 @@ struct CreateApiKey {
 #[serde(deny_unknown_fields)]
 struct Nothing {}
 
+/// Every `op` a `request` frame may name (what `operation` accepts; a test holds them equal).
+pub const OPS: [&str; 19] = [
+    "createPost",
+    "updatePost",
+    "publishPost",
+    "unpublishPost",
+    "deletePost",
+    "getPost",
+    "listPosts",
+    "register",
+    "me",
+    "getUser",
+    "listUsers",
+    "updateUser",
+    "deleteUser",
+    "login",
+    "refreshToken",
+    "logout",
+    "createApiKey",
+    "listApiKeys",
+    "revokeApiKey",
+];
+
 /// The canonical operation a `request` frame names, from its params.
 pub fn operation(op: &str, raw: Value) -> DomainResult<Operation> {
     Ok(match op {
@@ -235,4 +258,24 @@ pub fn data(op: &str, outcome: Outcome) -> DomainResult<Value> {
             _ => json!({"deleted": true}),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_op_is_accepted_and_no_other() {
+        for op in OPS {
+            let refused = operation(op, json!({"no_such_param": 1})).err().map(|e| e.details);
+            let unknown = refused.is_some_and(|d| d.iter().any(|i| i.field == "op"));
+            assert!(!unknown, "{op} is listed but not accepted");
+        }
+        let e = operation("dropDatabase", Value::Null).unwrap_err();
+        assert!(e.details.iter().any(|i| i.field == "op" && i.issue == "unknown"), "{e:?}");
+        let mut sorted = OPS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), OPS.len(), "no op is listed twice");
+    }
 }
