@@ -16,18 +16,21 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = cli.settings;
-    telemetry::init(settings.log_format(), &settings.log);
+    let telemetry = telemetry::init(settings.log_format(), &settings.log, settings.otlp_endpoint.as_deref());
     match cli.command {
         None | Some(Command::Serve) => {
             let app = Application::build(settings).await?;
             bootstrap_admin(app.core()).await?;
-            app.run_until_stopped().await
+            let served = app.run_until_stopped().await;
+            // Spans still buffered are exported before the process ends.
+            telemetry.shutdown().await;
+            served
         }
         Some(Command::Admin(AdminCommand::Create { email, password, name })) => {
             let (store, core, ..) = build_core(&settings, None).await?;
             let user = core
                 .users
-                .create(RegisterUser { email, name, password }, Role::Admin)
+                .create(RegisterUser { email, name, password }, Role::Admin, &cli_client())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}: {:?}", e.details))?;
             println!("admin created: {} <{}>", user.id, user.email);
@@ -45,10 +48,15 @@ async fn bootstrap_admin(core: &polyport::domain::service::Core) -> anyhow::Resu
         return Ok(());
     };
     let input = RegisterUser { email: email.clone(), name: "Administrator".into(), password };
-    match core.users.create(input, Role::Admin).await {
+    match core.users.create(input, Role::Admin, &cli_client()).await {
         Ok(user) => tracing::info!(user_id = %user.id, "bootstrap admin created"),
         Err(e) if e.code == polyport::domain::ErrorCode::Conflict => tracing::info!("bootstrap admin already exists"),
         Err(e) => anyhow::bail!("creating the bootstrap admin: {e}"),
     }
     Ok(())
+}
+
+/// The origin the audit log records for what the command line and the bootstrap do.
+fn cli_client() -> polyport::domain::service::ClientInfo {
+    polyport::domain::service::ClientInfo { protocol: "cli".into(), ..Default::default() }
 }

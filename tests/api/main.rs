@@ -3,6 +3,7 @@
 mod helpers;
 
 mod architecture;
+mod audit;
 mod auth;
 mod authorization;
 mod bad_input;
@@ -13,6 +14,7 @@ mod grpc;
 mod hostile;
 mod hygiene;
 mod idempotency;
+mod otlp;
 mod pagination;
 mod parity;
 mod posts;
@@ -26,4 +28,5 @@ mod realtime_ws;
 mod shared_limits;
 mod soap;
 mod storage;
+mod trace;
 mod users;
