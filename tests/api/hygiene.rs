@@ -136,7 +136,8 @@ async fn openapi_names_each_operation_canonically_and_states_who_may_call_it_as_
                 || ["getPost", "listPosts", "listUserPosts", "createPost", "updatePost", "publishPost"]
                     .contains(&id.as_str())
                 || ["unpublishPost", "deletePost", "createApiKey", "listApiKeys", "revokeApiKey"]
-                    .contains(&id.as_str()),
+                    .contains(&id.as_str())
+                || ["listAuditEntries"].contains(&id.as_str()),
             "{id} is not a canonical operation name"
         );
     }
