@@ -275,6 +275,8 @@ impl Operations {
                 Outcome::Done
             }
             Operation::ListAuditEntries { filter, paging } => {
+                // Who may read comes before the cursor is decoded.
+                crate::domain::service::AuditService::may_read(actor)?;
                 let context = audit_context(&filter);
                 let page = core.audit.list(actor, filter, &self.page(&context, paging)?).await?;
                 Outcome::AuditEntries(self.listed(&context, page))

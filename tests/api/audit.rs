@@ -330,6 +330,8 @@ async fn admins_filter_and_page_the_audit_log_on_every_protocol(app: TestApp) {
     assert_error(r, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     for who in [&ada, &bob] {
         assert_error(app.get("/audit-log", Some(&who.token)).await, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+        let probe = format!("/audit-log?since=yesterday&cursor={cursor}");
+        assert_error(app.get(&probe, Some(&who.token)).await, StatusCode::FORBIDDEN, "FORBIDDEN").await;
     }
     assert_error(app.get("/audit-log", None).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
 

@@ -18,14 +18,22 @@ impl AuditService {
         Self { deps }
     }
 
+    /// Whether `actor` may read the audit log: UNAUTHENTICATED without credentials, FORBIDDEN
+    /// for anyone but admins (asked before a cursor or filter is looked at).
+    pub fn may_read(actor: &Actor) -> DomainResult<()> {
+        actor.require_user()?;
+        if policy::can_read_audit_log(actor) {
+            Ok(())
+        } else {
+            Err(DomainError::forbidden("only admins read the audit log"))
+        }
+    }
+
     /// Unauthenticated callers get UNAUTHENTICATED, everyone but admins (an API key needs the
     /// `admin` scope) FORBIDDEN, before the filter is looked at. A cursor that is not an entry
     /// id is INVALID_REQUEST.
     pub async fn list(&self, actor: &Actor, query: AuditQuery, page: &PageRequest) -> DomainResult<Page<AuditEntry>> {
-        actor.require_user()?;
-        if !policy::can_read_audit_log(actor) {
-            return Err(DomainError::forbidden("only admins read the audit log"));
-        }
+        Self::may_read(actor)?;
         let filter = query.validate()?;
         let filter = &filter;
         if page.after.as_deref().is_some_and(|a| a.parse::<i64>().is_err()) {
