@@ -255,6 +255,13 @@ pub struct Settings {
     /// Days events stay in the event log.
     #[arg(long, global = true, env = "POLYPORT_EVENT_RETENTION_DAYS", default_value_t = 7)]
     pub event_retention_days: i64,
+    /// OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`): when set, spans are exported
+    /// to `<url>/v1/traces` as protobuf.
+    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Days audit log entries are kept (the housekeeping purge is the only way one is removed).
+    #[arg(long, env = "POLYPORT_AUDIT_RETENTION_DAYS", default_value_t = 365)]
+    pub audit_retention_days: i64,
     /// Deepest GraphQL selection accepted (graphql-js's introspection query needs more than 12).
     #[arg(long, global = true, env = "POLYPORT_GRAPHQL_MAX_DEPTH", default_value_t = 16)]
     pub graphql_max_depth: usize,

@@ -21,11 +21,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let settings = cli.settings;
-    match cli.command {
-        None | Some(Command::Serve) => telemetry::init(settings.log_format(), &settings.log),
+    let telemetry = match cli.command {
+        None | Some(Command::Serve) => {
+            telemetry::init(settings.log_format(), &settings.log, settings.otlp_endpoint.as_deref())
+        }
         Some(_) => telemetry::init_stderr(settings.log_format(), &settings.log),
-    }
-    match run(cli.command, settings).await {
+    };
+    match run(cli.command, settings, telemetry).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` joins the causes into one line; never the Debug form with its backtrace.
@@ -35,16 +37,20 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()> {
+async fn run(command: Option<Command>, settings: Settings, telemetry: telemetry::Telemetry) -> anyhow::Result<()> {
     match command {
         None | Some(Command::Serve) => {
             let app = Application::build(settings).await?;
             bootstrap_admin(app.core()).await?;
-            app.run_until_stopped().await
+            let served = app.run_until_stopped().await;
+            // Spans still buffered are exported before the process ends.
+            telemetry.shutdown().await;
+            served
         }
         Some(Command::Admin(AdminCommand::Create { email, password, name })) => {
             operator(&settings, |core| async move {
-                let user = core.users.create(RegisterUser { email, name, password }, Role::Admin).await?;
+                let user =
+                    core.users.create(RegisterUser { email, name, password }, Role::Admin, &cli_client()).await?;
                 Ok(format!("admin created: {} <{}>", user.id, user.email))
             })
             .await
@@ -58,7 +64,7 @@ async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()>
         Some(Command::Users(UsersCommand::ResetPassword { user })) => {
             let password = read_new_password()?;
             operator(&settings, |core| async move {
-                let done = core.users.reset_password(&user, &password).await?;
+                let done = core.users.reset_password(&user, &password, &cli_client()).await?;
                 Ok(format!("password reset for {} <{}>; every session of theirs is signed out", done.id, done.email))
             })
             .await
@@ -68,7 +74,7 @@ async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()>
 
 async fn change_role(settings: &Settings, user: String, role: Role, change: RoleChange) -> anyhow::Result<()> {
     operator(settings, |core| async move {
-        let (before, user) = core.users.change_role(&user, role, change).await?;
+        let (before, user) = core.users.change_role(&user, role, change, &cli_client()).await?;
         Ok(format!("{} <{}>: {} -> {}", user.id, user.email, before.as_str(), user.role.as_str()))
     })
     .await
@@ -163,10 +169,15 @@ async fn bootstrap_admin(core: &Core) -> anyhow::Result<()> {
         return Ok(());
     };
     let input = RegisterUser { email: email.clone(), name: "Administrator".into(), password };
-    match core.users.create(input, Role::Admin).await {
+    match core.users.create(input, Role::Admin, &cli_client()).await {
         Ok(user) => tracing::info!(user_id = %user.id, "bootstrap admin created"),
         Err(e) if e.code == ErrorCode::Conflict => tracing::info!("bootstrap admin already exists"),
         Err(e) => anyhow::bail!("creating the bootstrap admin: {}", sentence(&e)),
     }
     Ok(())
+}
+
+/// The origin the audit log records for what the command line and the bootstrap do.
+fn cli_client() -> polyport::domain::service::ClientInfo {
+    polyport::domain::service::ClientInfo { protocol: "cli".into(), ..Default::default() }
 }

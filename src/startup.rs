@@ -69,6 +69,7 @@ pub async fn build_core(
         posts: shared_store.clone(),
         credentials: shared_store.clone(),
         events: shared_store.clone(),
+        audit: shared_store.clone(),
         idempotency: shared_store.clone(),
         health: shared_store.clone(),
         hasher: Arc::new(Argon2Hasher::new(
@@ -189,8 +190,10 @@ impl Application {
         let housekeeping = Housekeeping {
             idempotency: store_arc.clone(),
             idempotency_retention: retention,
-            events: store_arc,
+            events: store_arc.clone(),
             event_retention: chrono::Duration::days(settings.event_retention_days),
+            audit: store_arc,
+            audit_retention: chrono::Duration::days(settings.audit_retention_days.max(1)),
             clock,
             every: Duration::from_secs(300),
         };

@@ -198,6 +198,7 @@ mod tests {
                 updated_at: now,
                 version: 2,
             }),
+            trace_id: None,
         }
     }
 

@@ -170,6 +170,10 @@ pub fn can_list_private_users(actor: &Actor) -> bool {
     actor.is_admin()
 }
 
+pub fn can_read_audit_log(actor: &Actor) -> bool {
+    actor.is_admin()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,10 @@
-//! Background housekeeping: purging expired idempotency keys and events past retention.
+//! Background housekeeping: purging expired idempotency keys, and events and audit entries
+//! past retention.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::ports::{Clock, EventLog, IdempotencyStore};
+use crate::domain::ports::{AuditLog, Clock, EventLog, IdempotencyStore};
 use crate::platform::shutdown::Shutdown;
 
 pub struct Housekeeping {
@@ -11,6 +12,8 @@ pub struct Housekeeping {
     pub idempotency_retention: chrono::Duration,
     pub events: Arc<dyn EventLog>,
     pub event_retention: chrono::Duration,
+    pub audit: Arc<dyn AuditLog>,
+    pub audit_retention: chrono::Duration,
     pub clock: Arc<dyn Clock>,
     pub every: Duration,
 }
@@ -39,6 +42,11 @@ impl Housekeeping {
             Ok(n) if n > 0 => tracing::info!(purged = n, "events past retention purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging events failed"),
+        }
+        match self.audit.purge_before(now - self.audit_retention).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "audit entries past retention purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging audit entries failed"),
         }
     }
 }

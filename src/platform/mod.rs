@@ -18,4 +18,5 @@ pub mod request_id;
 pub mod shutdown;
 pub mod throttle;
 pub mod tokens;
+pub mod trace;
 pub mod views;

@@ -108,6 +108,9 @@ impl Row for PgRow {
     fn text(&self, i: usize) -> DomainResult<String> {
         column(self, i)
     }
+    fn opt_text(&self, i: usize) -> DomainResult<Option<String>> {
+        column(self, i)
+    }
     fn opt_blob(&self, i: usize) -> DomainResult<Option<Vec<u8>>> {
         column(self, i)
     }

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 
 use super::sql::{Arg, Conn, Row};
-use super::{Cached, SqlStore, append_event, micros, time};
+use super::{Cached, SqlStore, append_change, append_event, micros, time};
+use crate::domain::audit::AuditRecord;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::events::{EventType, NewEvent};
 use crate::domain::page::PageRequest;
@@ -39,8 +40,8 @@ const EMAIL_TAKEN: &str = "a user with this email already exists";
 
 #[async_trait]
 impl UserRepo for SqlStore {
-    async fn insert(&self, user: &User, event: &NewEvent) -> DomainResult<()> {
-        let (u, event) = (user.clone(), event.clone());
+    async fn insert(&self, user: &User, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()> {
+        let (u, event, audit) = (user.clone(), event.clone(), audit.clone());
         self.write_events(move |c| {
             Box::pin(async move {
                 c.exec(
@@ -60,7 +61,7 @@ impl UserRepo for SqlStore {
                 )
                 .await
                 .map_err(|e| e.unique_or("email", EMAIL_TAKEN))?;
-                append_event(c, &event).await
+                append_change(c, &event, &audit).await
             })
         })
         .await?;
@@ -98,8 +99,14 @@ impl UserRepo for SqlStore {
         self.db.fetch_opt(BY_EMAIL, &[Arg::Text(email_normalized)], to_user).await
     }
 
-    async fn update(&self, user: &User, expected_version: i64, event: &NewEvent) -> DomainResult<()> {
-        let (u, event) = (user.clone(), event.clone());
+    async fn update(
+        &self,
+        user: &User,
+        expected_version: i64,
+        event: &NewEvent,
+        audit: &AuditRecord,
+    ) -> DomainResult<()> {
+        let (u, event, audit) = (user.clone(), event.clone(), audit.clone());
         let written = self
             .write_events(move |c| {
                 Box::pin(async move {
@@ -123,7 +130,7 @@ impl UserRepo for SqlStore {
                     if done == 0 {
                         return Err(missing_or_stale(c, "users", &u.id).await);
                     }
-                    append_event(c, &event).await
+                    append_change(c, &event, &audit).await
                 })
             })
             .await;
@@ -134,8 +141,14 @@ impl UserRepo for SqlStore {
         written
     }
 
-    async fn update_password(&self, user: &User, expected_version: i64, event: &NewEvent) -> DomainResult<()> {
-        let (u, event) = (user.clone(), event.clone());
+    async fn update_password(
+        &self,
+        user: &User,
+        expected_version: i64,
+        event: &NewEvent,
+        audit: &AuditRecord,
+    ) -> DomainResult<()> {
+        let (u, event, audit) = (user.clone(), event.clone(), audit.clone());
         let written = self
             .write_events(move |c| {
                 Box::pin(async move {
@@ -166,7 +179,7 @@ impl UserRepo for SqlStore {
                         &[Arg::Int(micros(u.updated_at)), Arg::from(&u.id)],
                     )
                     .await?;
-                    append_event(c, &event).await?;
+                    append_change(c, &event, &audit).await?;
                     Ok(families)
                 })
             })
@@ -186,15 +199,17 @@ impl UserRepo for SqlStore {
         }
     }
 
-    async fn delete(&self, user: &User, event: &NewEvent) -> DomainResult<()> {
-        let (id, event) = (user.id.clone(), event.clone());
+    async fn delete(&self, user: &User, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()> {
+        let (id, event, audit) = (user.id.clone(), event.clone(), audit.clone());
         let deleted_posts = self
             .write_events(move |c| {
                 Box::pin(async move {
                     let sql = format!("SELECT {} FROM posts WHERE author_id = $1 ORDER BY id", super::posts::COLUMNS);
                     let posts = c.query_all(&sql, &[Arg::from(&id)], super::posts::to_post).await?;
                     for post in &posts {
-                        append_event(c, &NewEvent::post(EventType::PostDeleted, post, event.occurred_at)).await?;
+                        let cascade = NewEvent::post(EventType::PostDeleted, post, event.occurred_at)
+                            .traced(event.trace_id.as_deref());
+                        append_event(c, &cascade).await?;
                     }
                     for table in [
                         "post_tags WHERE post_id IN (SELECT id FROM posts WHERE author_id = $1)",
@@ -207,7 +222,7 @@ impl UserRepo for SqlStore {
                     if c.exec("DELETE FROM users WHERE id = $1", &[Arg::from(&id)]).await? == 0 {
                         return Err(DomainError::not_found("user"));
                     }
-                    append_event(c, &event).await?;
+                    append_change(c, &event, &audit).await?;
                     Ok(posts.into_iter().map(|p| p.id).collect::<Vec<_>>())
                 })
             })

@@ -113,7 +113,7 @@ pub async fn restart(mut app: TestApp, tweak: impl FnOnce(&mut Settings)) -> Tes
 
 async fn start(settings: Settings, dir: Option<PathBuf>) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        polyport::telemetry::init(polyport::config::LogFormat::Pretty, &settings.log);
+        polyport::telemetry::init(polyport::config::LogFormat::Pretty, &settings.log, None);
     }
     let database_url = settings.database_url.clone();
     let app = polyport::Application::build(settings).await.expect("the app builds");
@@ -224,7 +224,11 @@ impl TestApp {
         let user = self
             .core
             .users
-            .create(RegisterUser { email: email.clone(), name: name.into(), password: PASSWORD.into() }, role)
+            .create(
+                RegisterUser { email: email.clone(), name: name.into(), password: PASSWORD.into() },
+                role,
+                &Default::default(),
+            )
             .await
             .expect("user created");
         self.login_as(user.id, email).await

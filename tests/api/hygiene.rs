@@ -182,7 +182,7 @@ async fn openapi_names_each_operation_canonically_and_states_who_may_call_it_as_
                     .contains(&id.as_str())
                 || ["unpublishPost", "deletePost", "createApiKey", "listApiKeys", "revokeApiKey"]
                     .contains(&id.as_str())
-                || ["subscribeEvents", "createStreamToken"].contains(&id.as_str()),
+                || ["subscribeEvents", "createStreamToken", "listAuditEntries"].contains(&id.as_str()),
             "{id} is not a canonical operation name"
         );
     }

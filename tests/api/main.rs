@@ -3,6 +3,7 @@
 mod helpers;
 
 mod architecture;
+mod audit;
 mod auth;
 mod authorization;
 mod bad_input;
@@ -15,6 +16,7 @@ mod grpc;
 mod hostile;
 mod hygiene;
 mod idempotency;
+mod otlp;
 mod pagination;
 mod parity;
 mod posts;
@@ -29,4 +31,5 @@ mod realtime_ws;
 mod shared_limits;
 mod soap;
 mod storage;
+mod trace;
 mod users;

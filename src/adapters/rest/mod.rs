@@ -1,6 +1,7 @@
 //! The REST/JSON adapter under `/api/v1`.
 
 mod api_keys;
+mod audit;
 mod auth;
 pub mod dto;
 pub mod error;
@@ -36,6 +37,7 @@ pub fn routes(shared: Shared) -> Router {
         .route("/posts/{id}/unpublish", post(posts::unpublish))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", delete(api_keys::revoke))
+        .route("/audit-log", get(audit::list))
         .fallback(|| async { ApiError(DomainError::not_found("route")) })
         .layer(from_fn_with_state(shared.clone(), middleware::gate))
         .with_state(shared);

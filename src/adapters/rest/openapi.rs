@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::dto::*;
 use super::error::{ErrorBody, ErrorObject, FieldIssueBody};
-use super::{api_keys, auth, posts, users};
+use super::{api_keys, audit, auth, posts, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,10 +19,11 @@ use super::{api_keys, auth, posts, users};
         users::register, users::list, users::me, users::get, users::update, users::delete, users::posts,
         posts::list, posts::create, posts::get, posts::update, posts::delete, posts::publish, posts::unpublish,
         api_keys::list, api_keys::create, api_keys::revoke,
+        audit::list,
     ),
     components(schemas(ErrorBody, ErrorObject, FieldIssueBody, RoleDto, StatusDto)),
     modifiers(&CommonResponses),
-    tags((name = "auth"), (name = "users"), (name = "posts"), (name = "api-keys")),
+    tags((name = "auth"), (name = "users"), (name = "posts"), (name = "api-keys"), (name = "audit")),
 )]
 pub struct ApiDoc;
 

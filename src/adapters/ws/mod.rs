@@ -61,5 +61,6 @@ async fn accept(s: &Shared, headers: &HeaderMap, ip: String) -> DomainResult<con
     };
     let admitted = s.admission.admit(presented, &ip, 1).await.admitted?;
     let slot = s.admission.stream_slot(&admitted).await?;
-    Ok(connection::Opening { admitted, header_credentials: presented.any(), slot })
+    let trace = crate::platform::request_id::trace().unwrap_or_else(crate::platform::trace::TraceContext::root);
+    Ok(connection::Opening { admitted, header_credentials: presented.any(), slot, trace })
 }

@@ -138,7 +138,7 @@ struct CreateApiKey {
 struct Nothing {}
 
 /// Every `op` a `request` frame may name (what `operation` accepts; a test holds them equal).
-pub const OPS: [&str; 19] = [
+pub const OPS: [&str; 20] = [
     "createPost",
     "updatePost",
     "publishPost",
@@ -158,7 +158,27 @@ pub const OPS: [&str; 19] = [
     "createApiKey",
     "listApiKeys",
     "revokeApiKey",
+    "listAuditEntries",
 ];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListAuditEntries {
+    limit: Option<i64>,
+    cursor: Option<String>,
+    actor_id: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    since: Option<String>,
+}
+
+fn audit_entry(e: crate::domain::audit::AuditEntry) -> Value {
+    json!({
+        "id": e.id.to_string(), "at": e.at, "actor_id": e.actor_id, "actor_key_id": e.actor_key_id,
+        "protocol": e.protocol, "request_id": e.request_id, "trace_id": e.trace_id, "action": e.action,
+        "target": e.target, "outcome": e.outcome.as_str(), "client_ip": e.client_ip,
+    })
+}
 
 /// The canonical operation a `request` frame names, from its params.
 pub fn operation(op: &str, raw: Value) -> DomainResult<Operation> {
@@ -227,6 +247,16 @@ pub fn operation(op: &str, raw: Value) -> DomainResult<Operation> {
             Operation::ListApiKeys
         }
         "revokeApiKey" => Operation::RevokeApiKey { id: params::<Id>(raw)?.id },
+        "listAuditEntries" => {
+            let p: ListAuditEntries = params(raw)?;
+            let filter = crate::domain::audit::AuditQuery {
+                actor_id: p.actor_id,
+                action: p.action,
+                target: p.target,
+                since: p.since,
+            };
+            Operation::ListAuditEntries { filter, paging: Paging { limit: p.limit, cursor: p.cursor } }
+        }
         other => return Err(DomainError::invalid(format!("unknown op `{other}`")).with_detail("op", "unknown")),
     })
 }
@@ -252,6 +282,11 @@ pub fn data(op: &str, outcome: Outcome) -> DomainResult<Value> {
             out
         }
         Outcome::ApiKeys(keys) => json!({"data": keys.iter().map(api_key).collect::<Vec<_>>()}),
+        Outcome::AuditEntries(page) => {
+            let has_more = page.has_more();
+            let data: Vec<Value> = page.items.into_iter().map(audit_entry).collect();
+            json!({"data": data, "has_more": has_more, "next_cursor": page.next_cursor})
+        }
         Outcome::Done => match op {
             "logout" => json!({"logged_out": true}),
             "revokeApiKey" => json!({"revoked": true}),

@@ -1,5 +1,6 @@
 //! The core services: each operation validates, authorizes, stores and emits its event.
 
+mod audit;
 mod auth;
 mod posts;
 mod secret;
@@ -7,14 +8,16 @@ mod users;
 
 use std::sync::Arc;
 
-pub use auth::{AuthService, ClientInfo};
+pub use crate::domain::audit::ClientInfo;
+pub use audit::AuditService;
+pub use auth::AuthService;
 pub use posts::PostService;
 pub use secret::{hash_secret, new_id, random_secret};
 pub use users::{RoleChange, UserService, UserView};
 
 use super::ports::{
-    Clock, CredentialRepo, EventLog, Health, IdempotencyStore, LoginThrottle, PasswordHasher, PostRepo, TokenIssuer,
-    UserRepo,
+    AuditLog, Clock, CredentialRepo, EventLog, Health, IdempotencyStore, LoginThrottle, PasswordHasher, PostRepo,
+    TokenIssuer, UserRepo,
 };
 
 /// Everything the services need, provided by the composition root.
@@ -23,6 +26,8 @@ pub struct Deps {
     pub posts: Arc<dyn PostRepo>,
     pub credentials: Arc<dyn CredentialRepo>,
     pub events: Arc<dyn EventLog>,
+    /// The audit log (security events are appended through it; state changes by their writes).
+    pub audit: Arc<dyn AuditLog>,
     /// Shared by every protocol adapter through the platform's idempotency service.
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub health: Arc<dyn Health>,
@@ -40,6 +45,7 @@ pub struct Core {
     pub users: UserService,
     pub posts: PostService,
     pub auth: AuthService,
+    pub audit: AuditService,
     pub deps: Arc<Deps>,
 }
 
@@ -50,6 +56,7 @@ impl Core {
             users: UserService::new(deps.clone()),
             posts: PostService::new(deps.clone()),
             auth: AuthService::new(deps.clone()),
+            audit: AuditService::new(deps.clone()),
             deps,
         }
     }

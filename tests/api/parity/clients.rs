@@ -3,6 +3,7 @@
 
 use futures::StreamExt;
 use polyport::adapters::grpc::pb;
+use polyport::adapters::grpc::pb::audit_service_client::AuditServiceClient;
 use polyport::adapters::grpc::pb::auth_service_client::AuthServiceClient;
 use polyport::adapters::grpc::pb::post_service_client::PostServiceClient;
 use polyport::adapters::grpc::pb::user_service_client::UserServiceClient;
@@ -95,6 +96,7 @@ pub async fn rest(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
         Op::Register => {
             (Method::POST, "/users".into(), Some(json!({"email": fresh_email(), "name": "N", "password": PASSWORD})))
         }
+        Op::ListAuditEntries => (Method::GET, "/audit-log".into(), None),
     };
     let mut rb = app.client.request(method, app.api(&path));
     for (k, v) in cred.headers() {
@@ -144,6 +146,7 @@ pub fn graphql_request(op: Op, fx: &Fixture) -> Value {
             "mutation($e: String!, $p: String!) { register(input: {email: $e, name: \"N\", password: $p}) { id } }",
             json!({"e": fresh_email(), "p": PASSWORD}),
         ),
+        Op::ListAuditEntries => ("{ auditLog(first: 5) { edges { cursor node { id action } } } }", json!({})),
     };
     json!({"query": query, "variables": variables})
 }
@@ -220,6 +223,7 @@ async fn grpc(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
     let ch = channel(app).await;
     let mut posts = PostServiceClient::new(ch.clone());
     let mut users = UserServiceClient::new(ch.clone());
+    let mut audit = AuditServiceClient::new(ch.clone());
     let mut auth = AuthServiceClient::new(ch);
     let r = |m| grpc_request(m, cred);
     match op {
@@ -275,6 +279,9 @@ async fn grpc(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
             let m = pb::RegisterRequest { email: fresh_email(), name: "N".into(), password: PASSWORD.into() };
             grpc_outcome(users.register(grpc_request(m, cred)).await)
         }
+        Op::ListAuditEntries => {
+            grpc_outcome(audit.list_audit_entries(grpc_request(pb::ListAuditEntriesRequest::default(), cred)).await)
+        }
     }
 }
 
@@ -297,6 +304,7 @@ async fn soap(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
         Op::DeleteUser => ("DeleteUser", vec![("id", &fx.target_user)]),
         Op::Login => ("Login", vec![("email", &fx.owner_email), ("password", PASSWORD)]),
         Op::Register => ("Register", vec![("email", &email), ("name", "N"), ("password", PASSWORD)]),
+        Op::ListAuditEntries => ("ListAuditEntries", vec![("limit", "5")]),
         Op::Me | Op::CreateApiKey => unreachable!("not offered over SOAP"),
     };
     let headers = cred.headers();
@@ -327,6 +335,7 @@ pub fn ws_frame(op: Op, fx: &Fixture) -> (&'static str, Value) {
         Op::CreateApiKey => ("createApiKey", json!({"name": "k", "scopes": ["posts:read"]})),
         Op::Login => ("login", json!({"email": fx.owner_email, "password": PASSWORD})),
         Op::Register => ("register", json!({"email": fresh_email(), "name": "N", "password": PASSWORD})),
+        Op::ListAuditEntries => ("listAuditEntries", json!({"limit": 5})),
     }
 }
 

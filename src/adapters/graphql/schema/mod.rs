@@ -1,6 +1,7 @@
 //! The GraphQL schema: types, resolvers, loaders and guards over the core. No web framework
 //! here; `super` mounts it on HTTP and WebSocket.
 
+mod audit;
 mod guard;
 pub mod loader;
 mod mutation;
