@@ -348,6 +348,7 @@
       },
       clear() {
         root.querySelector(".events").textContent = "";
+        this.status("connecting");
       },
     };
   }
@@ -360,6 +361,7 @@
   async function startPanes() {
     stopPanes();
     state.generation = (state.generation || 0) + 1;
+    for (const name of ["sse", "ws", "graphql", "grpcweb"]) pane(name).clear();
     const topics = ["posts"];
     await Promise.all([startSse(topics), startWs(topics), startGraphql(topics), startGrpcWeb(topics)].map((p) => p.catch((e) => console.error(e))));
   }
