@@ -1,15 +1,20 @@
 //! Native SQLite (rusqlite), built for one process on a few cores:
 //! - reads run on the calling thread, on a connection from a small pool (a point read costs
-//!   microseconds; handing it to another thread cost more than the read);
+//!   microseconds; handing it to another thread cost more than the read); a reader keeps its
+//!   read transaction (snapshot) across reads until this process commits a write or
+//!   `SNAPSHOT_FOR` has passed, so point reads do not each take and give back WAL read locks
+//!   (two `fcntl` calls per statement otherwise) and a read after an acknowledged write always
+//!   sees it; another process's writes are seen within `SNAPSHOT_FOR`;
 //! - writes are jobs queued for one drain task that runs every job queued meanwhile in ONE
 //!   transaction (group commit), each job in its own savepoint, and answers each job only after
 //!   the commit, so an acknowledged write is durable (WAL, `synchronous = NORMAL`);
 //! - a checkpointer thread moves the WAL into the database, off the request threads.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rusqlite::{Connection, ErrorCode as SqliteCode, OpenFlags};
@@ -21,6 +26,9 @@ use crate::domain::error::{DomainError, DomainResult};
 const PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
+/// The longest a reader keeps one snapshot: the bound on how late this process sees another
+/// process's write (an operator command, say). Its own writes end every snapshot at once.
+const SNAPSHOT_FOR: Duration = Duration::from_millis(20);
 /// How often the checkpointer copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
@@ -85,10 +93,29 @@ struct Queue {
     closed: bool,
 }
 
+/// A read connection and the snapshot its open read transaction holds: the write generation it
+/// began at, and when.
+struct Reader {
+    conn: Connection,
+    snapshot: Option<(u64, Instant)>,
+}
+
+impl Reader {
+    /// Ends the read transaction, if one is open (lets the checkpointer move past it).
+    fn end_snapshot(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = exec(&self.conn, "COMMIT", &[]);
+        }
+        self.snapshot = None;
+    }
+}
+
 /// The SQLite store's connections.
 pub(crate) struct Sqlite {
     path: PathBuf,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Vec<Reader>>,
+    /// Bumped by every committed write batch, before its jobs are answered.
+    generation: AtomicU64,
     max_idle_readers: usize,
     writer: Mutex<Option<Connection>>,
     queue: Mutex<Queue>,
@@ -113,6 +140,7 @@ impl Sqlite {
         let store = Arc::new(Sqlite {
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
+            generation: AtomicU64::new(0),
             max_idle_readers: max_idle_readers.max(1),
             writer: Mutex::new(Some(writer)),
             queue: Mutex::new(Queue::default()),
@@ -137,18 +165,33 @@ impl Sqlite {
         Ok(())
     }
 
-    /// Runs `f` on a read connection, on this thread.
+    /// Runs `f` on a read connection, on this thread, in a snapshot no older than this
+    /// process's last committed write (and than `SNAPSHOT_FOR`).
     pub fn read<T>(&self, f: impl FnOnce(&mut Connection) -> DomainResult<T>) -> DomainResult<T> {
         let idle = lock(&self.readers).pop();
-        let mut conn = match idle {
-            Some(conn) => conn,
-            None => open_connection(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .map_err(|e| DomainError::from(classify(e)))?,
+        let mut reader = match idle {
+            Some(reader) => reader,
+            None => Reader {
+                conn: open_connection(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .map_err(|e| DomainError::from(classify(e)))?,
+                snapshot: None,
+            },
         };
-        let out = f(&mut conn);
+        let generation = self.generation.load(Ordering::Acquire);
+        let current = matches!(reader.snapshot, Some((g, at)) if g == generation && at.elapsed() < SNAPSHOT_FOR);
+        if !current {
+            reader.end_snapshot();
+            // Deferred: the snapshot is taken by the first statement, after `generation` was read.
+            exec(&reader.conn, "BEGIN", &[]).map_err(DomainError::from)?;
+            reader.snapshot = Some((generation, Instant::now()));
+        }
+        let out = f(&mut reader.conn);
+        if reader.conn.is_autocommit() {
+            reader.snapshot = None;
+        }
         let mut idle = lock(&self.readers);
         if idle.len() < self.max_idle_readers {
-            idle.push(conn);
+            idle.push(reader);
         }
         out
     }
@@ -236,6 +279,11 @@ impl Sqlite {
                 }
             };
         drop(writer);
+        if !failed {
+            // Before any job is answered: a read after an acknowledged write takes a new snapshot.
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            lock(&self.readers).iter_mut().for_each(Reader::end_snapshot);
+        }
         ran.into_iter().for_each(|job| job.finish(failed));
     }
 
