@@ -6,7 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: build scripts are single-threaded; prost-build reads PROTOC from the environment.
     unsafe { std::env::set_var("PROTOC", protoc) };
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    let protos = ["auth", "users", "posts", "events"].map(|n| format!("proto/polyport/v1/{n}.proto"));
+    let protos = ["auth", "users", "posts", "events", "webhooks"].map(|n| format!("proto/polyport/v1/{n}.proto"));
     println!("cargo:rerun-if-changed=proto");
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("polyport_descriptor.bin"))

@@ -41,7 +41,8 @@ impl EventLog for SqlStore {
             .db
             .read(move |c| {
                 Box::pin(async move {
-                    c.query_int("SELECT COALESCE(MAX(id), 0) FROM events WHERE occurred_at < $1", &[Arg::Int(before)]).await
+                    c.query_int("SELECT COALESCE(MAX(id), 0) FROM events WHERE occurred_at < $1", &[Arg::Int(before)])
+                        .await
                 })
             })
             .await?;

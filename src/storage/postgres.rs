@@ -111,6 +111,9 @@ impl Row for PgRow {
     fn opt_blob(&self, i: usize) -> DomainResult<Option<Vec<u8>>> {
         column(self, i)
     }
+    fn opt_text(&self, i: usize) -> DomainResult<Option<String>> {
+        column(self, i)
+    }
 }
 
 /// Lost connectivity (no pool connection, I/O, protocol, a crashed worker, SQLSTATE class 08

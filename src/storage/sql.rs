@@ -56,6 +56,7 @@ pub(crate) trait Row {
     fn opt_int(&self, i: usize) -> DomainResult<Option<i64>>;
     fn text(&self, i: usize) -> DomainResult<String>;
     fn opt_blob(&self, i: usize) -> DomainResult<Option<Vec<u8>>>;
+    fn opt_text(&self, i: usize) -> DomainResult<Option<String>>;
 }
 
 /// What kind of failure a statement met, for the few callers that answer differently.

@@ -64,12 +64,17 @@ where
 
 /// Runs a job's future to completion right here: SQLite statements never wait, so one poll
 /// finishes it. A job that awaits anything else is a bug, answered INTERNAL.
-fn run_now<T>(conn: &mut Connection, work: impl for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T>) -> DomainResult<T> {
+fn run_now<T>(
+    conn: &mut Connection,
+    work: impl for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T>,
+) -> DomainResult<T> {
     let mut c = Conn::Sqlite(conn);
     let mut future = work(&mut c);
     match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(result) => result,
-        Poll::Pending => Err(DomainError::internal(anyhow::anyhow!("a SQLite job awaited something other than SQLite"))),
+        Poll::Pending => {
+            Err(DomainError::internal(anyhow::anyhow!("a SQLite job awaited something other than SQLite")))
+        }
     }
 }
 
@@ -97,7 +102,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Sqlite {
     /// Opens (creating it if needed) the database at `path` and applies `migrations`.
-    pub fn open(path: &Path, max_idle_readers: usize, migrations: &sqlx::migrate::Migrator) -> anyhow::Result<Arc<Self>> {
+    pub fn open(
+        path: &Path,
+        max_idle_readers: usize,
+        migrations: &sqlx::migrate::Migrator,
+    ) -> anyhow::Result<Arc<Self>> {
         let mut writer = open_connection(path, OpenFlags::default()).context("opening the SQLite database")?;
         writer.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;")?;
         migrate(&mut writer, migrations).context("applying migrations")?;
@@ -264,9 +273,11 @@ fn migrate(conn: &mut Connection, migrator: &sqlx::migrate::Migrator) -> anyhow:
     )?;
     for migration in migrator.iter().filter(|m| m.migration_type.is_up_migration()) {
         let applied: Option<Vec<u8>> = conn
-            .query_row("SELECT checksum FROM _sqlx_migrations WHERE version = ?1 AND success", [migration.version], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT checksum FROM _sqlx_migrations WHERE version = ?1 AND success",
+                [migration.version],
+                |r| r.get(0),
+            )
             .map(Some)
             .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
         match applied {
@@ -350,13 +361,18 @@ impl Row for rusqlite::Row<'_> {
     fn opt_blob(&self, i: usize) -> DomainResult<Option<Vec<u8>>> {
         column(self, i)
     }
+    fn opt_text(&self, i: usize) -> DomainResult<Option<String>> {
+        column(self, i)
+    }
 }
 
 fn classify(e: rusqlite::Error) -> DbError {
     let kind = match &e {
         rusqlite::Error::SqliteFailure(f, _) => match (f.code, f.extended_code) {
             (SqliteCode::ConstraintViolation, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
-            | (SqliteCode::ConstraintViolation, rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => Failure::UniqueViolation,
+            | (SqliteCode::ConstraintViolation, rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+                Failure::UniqueViolation
+            }
             (SqliteCode::ConstraintViolation, rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
                 Failure::ForeignKeyViolation
             }

@@ -17,6 +17,7 @@ pub mod pb;
 mod posts;
 mod stream;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::Request;
@@ -89,7 +90,15 @@ pub fn routes(shared: Shared) -> Router {
     );
     router = mount(
         router,
-        pb::event_service_server::EventServiceServer::new(grpc).max_decoding_message_size(max).accept_compressed(GZIP),
+        pb::event_service_server::EventServiceServer::new(grpc.clone())
+            .max_decoding_message_size(max)
+            .accept_compressed(GZIP),
+    );
+    router = mount(
+        router,
+        pb::webhook_service_server::WebhookServiceServer::new(grpc)
+            .max_decoding_message_size(max)
+            .accept_compressed(GZIP),
     );
     router = mount(router, reflection().build_v1().expect("the descriptor set is valid"));
     router = mount(router, reflection().build_v1alpha().expect("the descriptor set is valid"));
@@ -99,12 +108,13 @@ pub fn routes(shared: Shared) -> Router {
 
 /// SERVING until draining starts (SIGTERM), NOT_SERVING from then on.
 async fn report_health(shared: Shared, health: tonic_health::server::HealthReporter) {
-    const NAMES: [&str; 5] = [
+    const NAMES: [&str; 6] = [
         "",
         "polyport.v1.AuthService",
         "polyport.v1.UserService",
         "polyport.v1.PostService",
         "polyport.v1.EventService",
+        "polyport.v1.WebhookService",
     ];
     for name in NAMES {
         health.set_service_status(name, tonic_health::ServingStatus::Serving).await;

@@ -4,6 +4,7 @@ mod auth;
 mod posts;
 mod secret;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -11,10 +12,11 @@ pub use auth::{AuthService, ClientInfo};
 pub use posts::PostService;
 pub use secret::{hash_secret, new_id, random_secret};
 pub use users::{UserService, UserView};
+pub use webhooks::WebhookService;
 
 use super::ports::{
-    Clock, CredentialRepo, EventLog, Health, IdempotencyStore, LoginThrottle, PasswordHasher, PostRepo, TokenIssuer,
-    UserRepo,
+    Clock, CredentialRepo, EventLog, Health, IdempotencyStore, LoginThrottle, PasswordHasher, PostRepo, TargetGuard,
+    TokenIssuer, UserRepo, WebhookRepo,
 };
 
 /// Everything the services need, provided by the composition root.
@@ -32,6 +34,9 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// Lifetime of a refresh token family member.
     pub refresh_ttl: chrono::Duration,
+    pub webhooks: Arc<dyn WebhookRepo>,
+    /// Where webhooks may send (checked at registration and at every delivery).
+    pub targets: Arc<dyn TargetGuard>,
 }
 
 /// The one core every adapter calls.
@@ -40,6 +45,7 @@ pub struct Core {
     pub users: UserService,
     pub posts: PostService,
     pub auth: AuthService,
+    pub webhooks: WebhookService,
     pub deps: Arc<Deps>,
 }
 
@@ -50,6 +56,7 @@ impl Core {
             users: UserService::new(deps.clone()),
             posts: PostService::new(deps.clone()),
             auth: AuthService::new(deps.clone()),
+            webhooks: WebhookService::new(deps.clone()),
             deps,
         }
     }

@@ -74,9 +74,15 @@ pub enum Op {
     CreateApiKey,
     Login,
     Register,
+    CreateWebhook,
+    ListWebhooks,
+    /// deleteWebhook on the owner's webhook.
+    DeleteWebhook,
+    /// listWebhookDeliveries of the owner's webhook.
+    ListWebhookDeliveries,
 }
 
-pub const OPERATIONS: [Op; 16] = [
+pub const OPERATIONS: [Op; 20] = [
     Op::GetDraft,
     Op::GetPublished,
     Op::ListPosts,
@@ -93,6 +99,10 @@ pub const OPERATIONS: [Op; 16] = [
     Op::CreateApiKey,
     Op::Login,
     Op::Register,
+    Op::CreateWebhook,
+    Op::ListWebhooks,
+    Op::DeleteWebhook,
+    Op::ListWebhookDeliveries,
 ];
 
 /// THE table: what every protocol must answer.
@@ -110,6 +120,8 @@ pub fn expected(who: Who, op: Op) -> &'static str {
         (ReadOnlyKey, GetDraft | GetPublished | ListPosts | Login | Register) => OK,
         (ReadOnlyKey, _) => "FORBIDDEN",
         (Owner, UnpublishPublished | PromoteUser | DeleteUser) => "FORBIDDEN",
+        // A webhook is its owner's (admins may see and delete it); others are told it is not there.
+        (OtherMember | DemotedAdmin | Editor, DeleteWebhook | ListWebhookDeliveries) => "NOT_FOUND",
         (Owner, _) => OK,
         // The demoted admin is a member now: the role comes from the record, not the token.
         (OtherMember | DemotedAdmin, GetDraft | UpdateDraft | PublishDraft | DeleteDraft) => "NOT_FOUND",
@@ -127,6 +139,8 @@ pub struct Fixture {
     pub published: String,
     pub target_user: String,
     pub owner_email: String,
+    /// The owner's webhook (for the webhook operations; empty otherwise).
+    pub webhook: String,
 }
 
 /// The actors of one app, set up once.
@@ -208,7 +222,33 @@ impl Cast {
         } else {
             self.owner.id.clone()
         };
-        Fixture { draft, published, target_user, owner_email: self.owner.email.clone() }
+        let webhook = if matches!(op, Op::CreateWebhook | Op::DeleteWebhook | Op::ListWebhookDeliveries) {
+            self.owner_webhook(app, op != Op::CreateWebhook).await
+        } else {
+            String::new()
+        };
+        Fixture { draft, published, target_user, owner_email: self.owner.email.clone(), webhook }
+    }
+
+    /// Removes the owner's webhooks (so the per-user cap never decides a cell) and, when asked,
+    /// stores a fresh one directly (its URL is never called: no event is on its topic).
+    async fn owner_webhook(&self, app: &TestApp, create: bool) -> String {
+        let repo = &app.core.deps.webhooks;
+        for hook in repo.list(&self.owner.id).await.unwrap() {
+            repo.delete(&hook.id).await.unwrap();
+        }
+        if !create {
+            return String::new();
+        }
+        let hook = polyport::domain::webhook::Webhook {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner_id: self.owner.id.clone(),
+            url: "http://93.184.216.34/hook".into(),
+            topics: vec!["posts/none".into()],
+            created_at: chrono::Utc::now(),
+        };
+        repo.insert(&hook, "whsec_matrix", 10).await.unwrap();
+        hook.id
     }
 }
 
@@ -242,7 +282,7 @@ async fn every_protocol_answers_the_table(app: TestApp) {
         cells += checked;
         wrong.extend(disagreeing);
     }
-    assert_eq!(cells, 6 * 16 * 11 - 2 * 11, "every offered cell ran");
+    assert_eq!(cells, 6 * 20 * 11 - 2 * 11, "every offered cell ran");
     assert!(wrong.is_empty(), "{} cells disagree with the table:\n{}", wrong.len(), wrong.join("\n"));
 }
 

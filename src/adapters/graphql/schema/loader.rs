@@ -73,8 +73,11 @@ impl<K: Clone + Eq + Hash, V: Clone> Batch<K, V> {
                     (round.clone(), false)
                 }
                 None => {
-                    let round =
-                        Arc::new(Round { keys: Mutex::new(vec![key.clone()]), answer: OnceLock::new(), ready: Default::default() });
+                    let round = Arc::new(Round {
+                        keys: Mutex::new(vec![key.clone()]),
+                        answer: OnceLock::new(),
+                        ready: Default::default(),
+                    });
                     *open = Some(round.clone());
                     (round, true)
                 }
@@ -127,7 +130,10 @@ impl Batches {
         self.posts.load_one(key, async |keys| self.load_posts(keys).await).await
     }
 
-    async fn load_posts(&self, keys: Vec<AuthorPosts>) -> Result<HashMap<AuthorPosts, Page<Post>>, async_graphql::Error> {
+    async fn load_posts(
+        &self,
+        keys: Vec<AuthorPosts>,
+    ) -> Result<HashMap<AuthorPosts, Page<Post>>, async_graphql::Error> {
         let mut groups: HashMap<(Option<PostStatus>, Option<String>, PageRequest), Vec<String>> = HashMap::new();
         for k in &keys {
             groups.entry((k.status, k.tag.clone(), k.page.clone())).or_default().push(k.author.clone());

@@ -1,9 +1,10 @@
-//! Background housekeeping: purging expired idempotency keys and events past retention.
+//! Background housekeeping timers: purging expired idempotency keys, events past retention and
+//! finished jobs. (The job queue itself is `platform::queue`.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::ports::{Clock, EventLog, IdempotencyStore};
+use crate::domain::ports::{Clock, EventLog, IdempotencyStore, JobStore};
 use crate::platform::shutdown::Shutdown;
 
 pub struct Housekeeping {
@@ -13,6 +14,9 @@ pub struct Housekeeping {
     pub event_retention: chrono::Duration,
     pub clock: Arc<dyn Clock>,
     pub every: Duration,
+    /// Succeeded jobs are kept this long (dead ones stay until an operator removes them).
+    pub jobs: Arc<dyn JobStore>,
+    pub job_retention: chrono::Duration,
 }
 
 impl Housekeeping {
@@ -39,6 +43,11 @@ impl Housekeeping {
             Ok(n) if n > 0 => tracing::info!(purged = n, "events past retention purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging events failed"),
+        }
+        match self.jobs.purge_succeeded_before(now - self.job_retention).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "succeeded jobs purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging succeeded jobs failed"),
         }
     }
 }
