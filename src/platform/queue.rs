@@ -99,7 +99,9 @@ impl Queue {
         let mut leased: HashMap<tokio::task::Id, (String, String)> = HashMap::new();
         let mut poll = tokio::time::interval(self.settings.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut sample = tokio::time::interval(Duration::from_secs(5));
+        // The gauges are read from the store, five polls apart (at least 250 ms, at most 5 s).
+        let every = (self.settings.poll * 5).clamp(Duration::from_millis(250), Duration::from_secs(5));
+        let mut sample = tokio::time::interval(every);
         sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let draining = shutdown.wait_draining();
         tokio::pin!(draining);

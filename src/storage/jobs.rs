@@ -126,12 +126,11 @@ impl JobStore for SqlStore {
 
     async fn succeed(&self, id: &str, lease: &str, now: DateTime<Utc>) -> DomainResult<bool> {
         self.finish(
-            "UPDATE jobs SET state = 'succeeded', locked_until = NULL, last_error = NULL, updated_at = $3 \
-             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            "UPDATE jobs SET state = 'succeeded', locked_until = NULL, last_error = NULL, updated_at = $1 \
+             WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+            vec![V::I(micros(now))],
             id,
             lease,
-            vec![Some(micros(now))],
-            None,
         )
         .await
     }
@@ -145,36 +144,33 @@ impl JobStore for SqlStore {
         now: DateTime<Utc>,
     ) -> DomainResult<bool> {
         self.finish(
-            "UPDATE jobs SET state = 'queued', locked_until = NULL, lease_owner = NULL, updated_at = $3, run_at = $4, \
-             last_error = $5 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            "UPDATE jobs SET state = 'queued', locked_until = NULL, lease_owner = NULL, updated_at = $1, run_at = $2, \
+             last_error = $3 WHERE id = $4 AND lease_owner = $5 AND state = 'running'",
+            vec![V::I(micros(now)), V::I(micros(run_at)), V::error(error)],
             id,
             lease,
-            vec![Some(micros(now)), Some(micros(run_at))],
-            Some(error),
         )
         .await
     }
 
     async fn bury(&self, id: &str, lease: &str, error: &str, now: DateTime<Utc>) -> DomainResult<bool> {
         self.finish(
-            "UPDATE jobs SET state = 'dead', locked_until = NULL, updated_at = $3, last_error = $4 \
-             WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            "UPDATE jobs SET state = 'dead', locked_until = NULL, updated_at = $1, last_error = $2 \
+             WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+            vec![V::I(micros(now)), V::error(error)],
             id,
             lease,
-            vec![Some(micros(now))],
-            Some(error),
         )
         .await
     }
 
     async fn release(&self, id: &str, lease: &str, now: DateTime<Utc>) -> DomainResult<bool> {
         self.finish(
-            "UPDATE jobs SET state = 'queued', locked_until = NULL, lease_owner = NULL, updated_at = $3, run_at = $3, \
-             attempts = attempts - 1 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            "UPDATE jobs SET state = 'queued', locked_until = NULL, lease_owner = NULL, updated_at = $1, run_at = $1, \
+             attempts = attempts - 1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+            vec![V::I(micros(now))],
             id,
             lease,
-            vec![Some(micros(now))],
-            None,
         )
         .await
     }
@@ -233,27 +229,35 @@ impl JobStore for SqlStore {
     }
 }
 
+/// An owned statement value (a job outcome's update outlives the caller's borrows).
+enum V {
+    I(i64),
+    T(String),
+}
+
+impl V {
+    /// Errors are kept short: they are read by people, never a whole answer body.
+    fn error(e: &str) -> V {
+        V::T(e.chars().take(500).collect())
+    }
+}
+
 impl SqlStore {
-    /// Runs one lease-checked update: `$1` id, `$2` lease, then `times`, then `error`.
-    async fn finish(
-        &self,
-        sql: &'static str,
-        id: &str,
-        lease: &str,
-        times: Vec<Option<i64>>,
-        error: Option<&str>,
-    ) -> DomainResult<bool> {
+    /// Runs one lease-checked update: `values` first (placeholders are numbered in order of
+    /// first use), then the job id and its lease.
+    async fn finish(&self, sql: &'static str, values: Vec<V>, id: &str, lease: &str) -> DomainResult<bool> {
         let (id, lease) = (id.to_string(), lease.to_string());
-        // Errors are kept short: they are read by the job's owner, never a whole body.
-        let error: Option<String> = error.map(|e| e.chars().take(500).collect());
         self.db
             .write(move |c| {
                 Box::pin(async move {
-                    let mut args = vec![Arg::from(&id), Arg::from(&lease)];
-                    args.extend(times.iter().map(|t| Arg::OptInt(*t)));
-                    if let Some(e) = &error {
-                        args.push(Arg::from(e));
-                    }
+                    let mut args: Vec<Arg<'_>> = values
+                        .iter()
+                        .map(|v| match v {
+                            V::I(i) => Arg::Int(*i),
+                            V::T(t) => Arg::Text(t),
+                        })
+                        .collect();
+                    args.extend([Arg::from(&id), Arg::from(&lease)]);
                     Ok(c.exec(sql, &args).await? > 0)
                 })
             })
