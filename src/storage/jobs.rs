@@ -105,6 +105,20 @@ impl JobStore for SqlStore {
         until: DateTime<Utc>,
         limit: u32,
     ) -> DomainResult<Vec<ClaimedJob>> {
+        // A read first: an idle queue costs no write transaction per poll (on SQLite every write
+        // goes through the one writer, which requests need).
+        let due = self
+            .db
+            .fetch_opt(
+                "SELECT 1 FROM jobs WHERE (state = 'queued' AND run_at <= $1) OR (state = 'running' AND locked_until <= $1) \
+                 LIMIT 1",
+                &[Arg::Int(micros(now))],
+                |_| Ok(()),
+            )
+            .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let lease = lease.to_string();
         self.db
             .write(move |c| {

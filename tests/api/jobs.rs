@@ -227,3 +227,76 @@ async fn queued_jobs_survive_kill_9_and_every_one_runs_after_restart() {
     assert!(child.wait().unwrap().success(), "a clean stop after SIGTERM");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn at_shutdown_a_job_in_flight_hands_its_lease_back_and_runs_first_thing_at_the_next_start() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // The first request hangs (past the shutdown deadline); later ones are answered at once.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let mut first = spawn_app_with(crate::helpers::Store::Sqlite, |s| {
+        quick_jobs(s);
+        s.shutdown_deadline_secs = 1;
+    })
+    .await
+    .unwrap();
+    let ada = first.member("ada").await;
+    let hook = register(&first, &ada.token, &url, &["posts"]).await["id"].as_str().unwrap().to_string();
+    first.create_post(&ada, "in flight at shutdown", &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while calls.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the delivery started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.shutdown.trigger();
+    let server = first.server.take().unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), server).await.expect("stopped within the deadline");
+    assert!(stopped.unwrap().is_ok());
+    let store = SqlStore::connect(&first.database_url, &pool()).await.unwrap();
+    let counts = store.counts(Utc::now()).await.unwrap();
+    assert_eq!((counts.queued, counts.running), (1, 0), "the lease was handed back, not left to expire");
+    store.close().await;
+
+    // The lease is 60 s; handed back, the job runs as soon as the next instance starts.
+    let url_db = first.database_url.clone();
+    let second = spawn_app_with(crate::helpers::Store::Sqlite, |s| {
+        quick_jobs(s);
+        s.database_url = url_db;
+    })
+    .await
+    .unwrap();
+    let started = Instant::now();
+    while calls.load(Ordering::SeqCst) < 2 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the released job ran after the restart");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let token = second.login_as(ada.id.clone(), ada.email.clone()).await.token;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let attempts = loop {
+        let r: Value = second.get(&format!("/webhooks/{hook}/deliveries"), Some(&token)).await.json().await.unwrap();
+        if !r["data"].as_array().unwrap().is_empty() {
+            break r["data"].as_array().unwrap().clone();
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(attempts.len(), 1);
+    assert_eq!((attempts[0]["attempt"].clone(), attempts[0]["succeeded"].clone()), (json!(1), json!(true)));
+}
