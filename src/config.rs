@@ -240,6 +240,10 @@ pub struct Settings {
     /// Let webhooks target loopback and private addresses (local development and tests only).
     #[arg(long, env = "POLYPORT_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub webhook_allow_private: bool,
+    /// A PEM file of extra CA certificates trusted for https webhooks (a private CA), beside
+    /// the bundled Mozilla roots.
+    #[arg(long, env = "POLYPORT_WEBHOOK_CA_FILE")]
+    pub webhook_ca_file: Option<PathBuf>,
 }
 
 impl Settings {

@@ -188,7 +188,7 @@ impl Application {
             graphql: graphql_settings(&settings),
             redis,
         });
-        let queue = Arc::new(job_queue(&settings, &store, &core, clock.clone(), metrics.clone()));
+        let queue = Arc::new(job_queue(&settings, &store, &core, clock.clone(), metrics.clone())?);
         let housekeeping = Housekeeping {
             idempotency: store_arc.clone(),
             idempotency_retention: retention,
@@ -291,8 +291,12 @@ fn job_queue(
     core: &Core,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
-) -> Queue {
-    use crate::platform::webhooks::{DELIVER, Deliver, FANOUT, Fanout, Webhooks};
+) -> anyhow::Result<Queue> {
+    use crate::platform::webhooks::{DELIVER, Deliver, FANOUT, Fanout, Webhooks, tls_config};
+    let extra_roots = match &settings.webhook_ca_file {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
+        None => None,
+    };
     let store_arc = Arc::new(store.clone());
     let webhooks = Arc::new(Webhooks {
         webhooks: core.deps.webhooks.clone(),
@@ -301,6 +305,7 @@ fn job_queue(
         jobs: store_arc.clone(),
         targets: core.deps.targets.clone(),
         clock: clock.clone(),
+        tls: tls_config(extra_roots.as_deref()).context("the webhook TLS client")?,
     });
     let queue_settings = QueueSettings {
         concurrency: settings.job_concurrency.max(1),
@@ -311,9 +316,9 @@ fn job_queue(
         poll: Duration::from_millis(settings.job_poll_ms.max(10)),
         grace: settings.shutdown_deadline(),
     };
-    Queue::new(store_arc, clock, queue_settings, metrics, store.jobs_signal())
+    Ok(Queue::new(store_arc, clock, queue_settings, metrics, store.jobs_signal())
         .handle(FANOUT, Arc::new(Fanout(webhooks.clone())))
-        .handle(DELIVER, Arc::new(Deliver(webhooks)))
+        .handle(DELIVER, Arc::new(Deliver(webhooks))))
 }
 
 fn print_urls(addr: SocketAddr) {

@@ -143,30 +143,53 @@ pub struct Answer {
     pub status: u16,
 }
 
+/// The TLS client of https deliveries: rustls (ring) with the Mozilla roots of `webpki-roots`,
+/// plus any PEM certificates in `extra_roots` (a private CA), HTTP/1.1 by ALPN.
+pub fn tls_config(extra_roots: Option<&[u8]>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(pem) = extra_roots {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            roots.add(cert.map_err(|e| anyhow::anyhow!("reading a CA certificate: {e:?}"))?)?;
+            added += 1;
+        }
+        anyhow::ensure!(added > 0, "the webhook CA file holds no certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// POSTs `body` to `target` at one of `addrs` (already checked: the connection goes to a
-/// checked address, so a second DNS answer cannot swap it). No redirect is followed, at most
-/// `BODY_CAP` bytes of the answer are read, and the whole exchange is bounded by `TIMEOUT`.
+/// checked address, so a second DNS answer cannot swap it; TLS still verifies the URL's host).
+/// No redirect is followed, at most `BODY_CAP` bytes of the answer are read, and the whole
+/// exchange is bounded by `TIMEOUT`.
 pub async fn post(
+    tls: &Arc<rustls::ClientConfig>,
     target: &Target,
     addrs: &[SocketAddr],
     headers: &[(&str, String)],
     body: Bytes,
 ) -> Result<Answer, String> {
-    match tokio::time::timeout(TIMEOUT, exchange(target, addrs, headers, body)).await {
+    match tokio::time::timeout(TIMEOUT, exchange(tls, target, addrs, headers, body)).await {
         Ok(result) => result,
         Err(_) => Err(format!("no answer within {} s", TIMEOUT.as_secs())),
     }
 }
 
 async fn exchange(
+    tls: &Arc<rustls::ClientConfig>,
     target: &Target,
     addrs: &[SocketAddr],
     headers: &[(&str, String)],
     body: Bytes,
 ) -> Result<Answer, String> {
-    if target.https {
-        return Err("https delivery needs TLS, which this build does not include".into());
-    }
     let mut last = String::from("no address");
     let mut stream = None;
     for addr in addrs {
@@ -180,10 +203,17 @@ async fn exchange(
     }
     let stream = stream.ok_or(last)?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
+    let request = request(target, headers, body)?;
+    if !target.https {
+        return send(hyper_util::rt::TokioIo::new(stream), request).await;
+    }
+    let name = rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| format!("TLS name: {e}"))?;
+    let stream =
+        tokio_rustls::TlsConnector::from(tls.clone()).connect(name, stream).await.map_err(|e| format!("TLS: {e}"))?;
+    send(hyper_util::rt::TokioIo::new(stream), request).await
+}
+
+fn request(target: &Target, headers: &[(&str, String)], body: Bytes) -> Result<hyper::Request<Full<Bytes>>, String> {
     let host = match target.url.host() {
         Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
         _ => target.host.clone(),
@@ -203,8 +233,17 @@ async fn exchange(
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    let request = request.body(Full::new(body)).map_err(|e| format!("request: {e}"))?;
-    let send = async move {
+    request.body(Full::new(body)).map_err(|e| format!("request: {e}"))
+}
+
+/// One HTTP/1.1 exchange on `io`: the status, after reading at most `BODY_CAP` bytes.
+async fn send<IO>(io: IO, request: hyper::Request<Full<Bytes>>) -> Result<Answer, String>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io).await.map_err(|e| format!("handshake: {e}"))?;
+    let exchange = async move {
         let response = sender.send_request(request).await.map_err(|e| format!("request failed: {e}"))?;
         let status = response.status().as_u16();
         let mut body = response.into_body();
@@ -220,7 +259,7 @@ async fn exchange(
     };
     tokio::pin!(conn);
     tokio::select! {
-        answer = send => answer,
+        answer = exchange => answer,
         closed = &mut conn => Err(match closed {
             Ok(()) => "the connection closed before an answer".to_string(),
             Err(e) => format!("connection: {e}"),
@@ -249,6 +288,8 @@ pub struct Webhooks {
     pub jobs: Arc<dyn JobStore>,
     pub targets: Arc<dyn TargetGuard>,
     pub clock: Arc<dyn Clock>,
+    /// The TLS client of https deliveries.
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
 fn retry(e: impl std::fmt::Display) -> JobError {
@@ -329,7 +370,7 @@ impl Handler for Deliver {
                     ("polyport-delivery-id", job.id.clone()),
                     ("traceparent", traceparent(job.trace_id.as_deref())),
                 ];
-                post(&target, &addrs, &headers, body).await
+                post(&w.tls, &target, &addrs, &headers, body).await
             }
         };
         let (status_code, error) = match &outcome {

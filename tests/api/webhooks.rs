@@ -44,6 +44,48 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(fail_first: usize) -> Receiver {
+        let (app, hits, failing) = Self::router(fail_first);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { url, hits, failing }
+    }
+
+    /// The same receiver over TLS with `cert` and `key` (PEM files), at `https://<host>:<port>/hook`.
+    pub async fn start_tls(host: &str, cert: &std::path::Path, key: &std::path::Path) -> Receiver {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let (app, hits, failing) = Self::router(0);
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(cert).unwrap().map(|c| c.unwrap()).collect();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{host}:{}/hook", listener.local_addr().unwrap().port());
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Receiver { url, hits, failing }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn router(fail_first: usize) -> (axum::Router, Arc<Mutex<Vec<Hit>>>, Arc<std::sync::atomic::AtomicBool>) {
         let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
         let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (h, f) = (hits.clone(), failing.clone());
@@ -62,10 +104,7 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Receiver { url, hits, failing }
+        (app, hits, failing)
     }
 
     pub fn hits(&self) -> Vec<Hit> {
@@ -491,4 +530,74 @@ async fn webhooks_are_managed_on_graphql_grpc_soap_and_ws_with_the_secret_shown_
     .await;
     assert!(answer.status.is_success(), "{}", answer.body);
     assert!(app.core.deps.webhooks.get(&gql_id).await.unwrap().is_none(), "deleted over SOAP");
+}
+
+/// A test CA and a `localhost` certificate it signed, made with the openssl command line.
+fn test_pki(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Polyport Test CA"],
+    ]
+    .concat());
+    run(&[&["req"][..], &ec, &["-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost"]].concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+#[tokio::test]
+async fn https_webhooks_are_delivered_over_verified_tls_and_a_wrong_name_is_refused() {
+    let dir = std::env::temp_dir().join(format!("polyport-pki-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    test_pki(&dir);
+    let receiver = Receiver::start_tls("localhost", &dir.join("leaf.pem"), &dir.join("leaf.key")).await;
+    let ca = dir.join("ca.pem");
+    let app = spawn_app_with(Store::Sqlite, move |s| {
+        quick_jobs(s);
+        s.job_max_attempts = 1;
+        s.webhook_ca_file = Some(ca);
+    })
+    .await
+    .unwrap();
+    let ada = app.member("ada").await;
+    let created = register(&app, &ada.token, &receiver.url, &["posts"]).await;
+    // The same server under a name its certificate does not carry.
+    let wrong_name = receiver.url.replace("https://localhost:", "https://127.0.0.1:");
+    let mismatched = register(&app, &ada.token, &wrong_name, &["posts"]).await;
+    app.create_post(&ada, "over tls", &[]).await;
+
+    let hits = receiver.wait_until("the https delivery", |h| !h.is_empty()).await;
+    assert!(verify(created["secret"].as_str().unwrap(), hits[0].header("polyport-signature"), &hits[0].body));
+    assert_eq!(hits[0].json()["data"]["title"], "over tls");
+    let refused = wait_for_deliveries(&app, &ada.token, mismatched["id"].as_str().unwrap(), 1).await;
+    assert_eq!(refused[0]["succeeded"], false);
+    assert!(refused[0]["error"].as_str().unwrap().starts_with("TLS"), "{refused:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.hits().len(), 1, "nothing was sent over the unverified connection");
+    let _ = std::fs::remove_dir_all(dir);
 }
