@@ -6,7 +6,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: build scripts are single-threaded; prost-build reads PROTOC from the environment.
     unsafe { std::env::set_var("PROTOC", protoc) };
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    let protos = ["auth", "users", "posts", "events", "webhooks"].map(|n| format!("proto/polyport/v1/{n}.proto"));
+    // Every .proto of the package, in a stable order.
+    let mut protos: Vec<String> = std::fs::read_dir("proto/polyport/v1")?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "proto"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    protos.sort();
     println!("cargo:rerun-if-changed=proto");
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("polyport_descriptor.bin"))

@@ -178,16 +178,18 @@ _stop_polyport_server() {
     exit "$rc"
 }
 
-# npm ci in clients/node, only when node_modules was not installed from this exact lockfile.
+# npm ci in DIR (default clients/node), only when its node_modules was not installed from this
+# exact lockfile.
 ensure_node_clients() {
+    local dir="${1:-clients/node}"
     ensure_apt node nodejs npm npm
-    local stamp=clients/node/node_modules/.polyport-lock-stamp
-    if ! cmp -s clients/node/package-lock.json "$stamp" 2>/dev/null; then
-        note "npm ci in clients/node"
-        (cd clients/node && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
-        cp clients/node/package-lock.json "$stamp"
+    local stamp="$dir/node_modules/.polyport-lock-stamp"
+    if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then
+        note "npm ci in $dir"
+        (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+        cp "$dir/package-lock.json" "$stamp"
     else
-        note "clients/node/node_modules up to date"
+        note "$dir/node_modules up to date"
     fi
 }
 

@@ -40,6 +40,9 @@ ARGS=(
     --wait-for-schema 30
     --generation-database none
     --report junit --report-dir "$WORK/report"
+    # The SSE stream never ends by itself, so every request to it would meet the request timeout;
+    # tests/api/realtime_sse.rs and the README's try-it blocks cover it instead.
+    --exclude-operation-id subscribeEvents
 )
 [ -n "${SCHEMATHESIS_SEED:-}" ] && ARGS+=(--seed "$SCHEMATHESIS_SEED")
 # shellcheck disable=SC2206

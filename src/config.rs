@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
@@ -13,10 +14,13 @@ pub enum Environment {
     Production,
 }
 
-/// Who may introspect the GraphQL schema.
+/// Who may introspect the GraphQL schema. `on` and `off` take the same spellings as every other
+/// switch (true/false, yes/no, 1/0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphqlIntrospection {
+    #[value(aliases = ["true", "yes", "1"])]
     On,
+    #[value(aliases = ["false", "no", "0"])]
     Off,
     Authenticated,
 }
@@ -48,18 +52,70 @@ pub enum Command {
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Change an existing user's role or password (run where the database is reachable).
+    #[command(subcommand)]
+    Users(UsersCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create an admin user (or promote nothing: fails if the email exists).
+    /// Create an admin user (fails if the email exists; `users promote` raises an existing user).
     Create {
+        /// Email address of the new admin.
         #[arg(long, env = "POLYPORT_BOOTSTRAP_ADMIN_EMAIL")]
         email: String,
+        /// Password of the new admin (12 to 128 characters).
         #[arg(long, env = "POLYPORT_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
         password: String,
+        /// Display name of the new admin.
         #[arg(long, default_value = "Administrator")]
         name: String,
+    },
+}
+
+/// A role named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Member,
+    Editor,
+    Admin,
+}
+
+impl From<RoleArg> for crate::domain::user::Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Member => Self::Member,
+            RoleArg::Editor => Self::Editor,
+            RoleArg::Admin => Self::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Raise a user's role (to admin unless `--role` says otherwise); every protocol sees it at
+    /// the user's next call.
+    Promote {
+        /// The user's email address or id.
+        user: String,
+        /// The role to give: editor or admin.
+        #[arg(long, value_enum, default_value = "admin")]
+        role: RoleArg,
+    },
+    /// Lower a user's role (to member unless `--role` says otherwise); every protocol sees it at
+    /// the user's next call.
+    Demote {
+        /// The user's email address or id.
+        user: String,
+        /// The role to give: member or editor.
+        #[arg(long, value_enum, default_value = "member")]
+        role: RoleArg,
+    },
+    /// Set a new password, read from standard input (a prompt without echo on a terminal), and
+    /// sign the user out of every session (refresh tokens and their access tokens); API keys stay.
+    ResetPassword {
+        /// The user's email address or id.
+        user: String,
     },
 }
 
@@ -67,156 +123,168 @@ pub enum AdminCommand {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address to listen on (HTTP/1.1, h2c and gRPC share it); port 0 picks a free port.
-    #[arg(long, env = "POLYPORT_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(long, global = true, env = "POLYPORT_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
     /// `sqlite://path` (embedded, default) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/polyport.db")]
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://data/polyport.db")]
     pub database_url: String,
     /// `production` refuses to start without a JWT secret and turns off development conveniences.
-    #[arg(long = "env", env = "POLYPORT_ENV", value_enum, default_value = "development")]
+    #[arg(long = "env", global = true, env = "POLYPORT_ENV", value_enum, default_value = "development")]
     pub environment: Environment,
     /// HMAC secret for access tokens and cursors (>= 32 bytes). Generated under the data
     /// directory in development when absent.
-    #[arg(long, env = "POLYPORT_JWT_SECRET", hide_env_values = true)]
+    #[arg(long, global = true, env = "POLYPORT_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
     /// Where generated files (the development JWT secret) live.
-    #[arg(long, env = "POLYPORT_DATA_DIR", default_value = "data")]
+    #[arg(long, global = true, env = "POLYPORT_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// Access token lifetime in seconds.
-    #[arg(long, env = "POLYPORT_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    #[arg(long, global = true, env = "POLYPORT_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub access_token_ttl_secs: u64,
     /// Refresh token lifetime in days.
-    #[arg(long, env = "POLYPORT_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
+    #[arg(long, global = true, env = "POLYPORT_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
     pub refresh_token_ttl_days: i64,
     /// Requests per minute for an authenticated principal (user or API key).
-    #[arg(long, env = "POLYPORT_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    #[arg(long, global = true, env = "POLYPORT_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u64,
     /// Requests per minute for an anonymous client address.
-    #[arg(long, env = "POLYPORT_RATE_LIMIT_ANON_PER_MINUTE", default_value_t = 120)]
+    #[arg(long, global = true, env = "POLYPORT_RATE_LIMIT_ANON_PER_MINUTE", default_value_t = 120)]
     pub rate_limit_anon_per_minute: u64,
     /// Failed logins allowed per email and per client address within the login window.
-    #[arg(long, env = "POLYPORT_LOGIN_MAX_FAILURES", default_value_t = 10)]
+    #[arg(long, global = true, env = "POLYPORT_LOGIN_MAX_FAILURES", default_value_t = 10)]
     pub login_max_failures: usize,
     /// The failed-login window in seconds.
-    #[arg(long, env = "POLYPORT_LOGIN_WINDOW_SECS", default_value_t = 900)]
+    #[arg(long, global = true, env = "POLYPORT_LOGIN_WINDOW_SECS", default_value_t = 900)]
     pub login_window_secs: u64,
     /// Largest accepted request body in bytes.
-    #[arg(long, env = "POLYPORT_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, global = true, env = "POLYPORT_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     pub body_limit_bytes: usize,
     /// Longest a request may run, in seconds.
-    #[arg(long, env = "POLYPORT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, global = true, env = "POLYPORT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
     /// Longest a client may take to send request headers, in seconds (slowloris guard).
-    #[arg(long, env = "POLYPORT_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, global = true, env = "POLYPORT_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub header_read_timeout_secs: u64,
     /// How long in-flight requests get to finish after SIGTERM/SIGINT, in seconds.
-    #[arg(long, env = "POLYPORT_SHUTDOWN_DEADLINE_SECS", default_value_t = 20)]
+    #[arg(long, global = true, env = "POLYPORT_SHUTDOWN_DEADLINE_SECS", default_value_t = 20)]
     pub shutdown_deadline_secs: u64,
     /// Seconds between SIGTERM and the start of draining, during which the server keeps
     /// accepting and serving while `/readyz` answers 503 (time for a load balancer to notice).
-    #[arg(long, env = "POLYPORT_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
+    #[arg(long, global = true, env = "POLYPORT_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
     pub shutdown_delay_secs: u64,
     /// Open connections allowed in total (default: the file descriptor limit less a reserve).
-    #[arg(long, env = "POLYPORT_MAX_CONNECTIONS")]
+    #[arg(long, global = true, env = "POLYPORT_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// Open connections allowed from one client address.
-    #[arg(long, env = "POLYPORT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 512)]
+    #[arg(long, global = true, env = "POLYPORT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 512)]
     pub max_connections_per_address: usize,
     /// Password hashes (Argon2id, 19 MiB each) computed at once (default: two per core).
-    #[arg(long, env = "POLYPORT_PASSWORD_HASH_CONCURRENCY")]
+    #[arg(long, global = true, env = "POLYPORT_PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,
     /// Password checks that may wait for a hashing slot; beyond it logins answer RATE_LIMITED.
-    #[arg(long, env = "POLYPORT_PASSWORD_HASH_QUEUE", default_value_t = 64)]
+    #[arg(long, global = true, env = "POLYPORT_PASSWORD_HASH_QUEUE", default_value_t = 64)]
     pub password_hash_queue: usize,
     /// Origins allowed by CORS, comma separated; empty allows none.
-    #[arg(long, env = "POLYPORT_CORS_ORIGINS", value_delimiter = ',')]
+    #[arg(long, global = true, env = "POLYPORT_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Log format; defaults to pretty in development and json in production.
-    #[arg(long, env = "POLYPORT_LOG_FORMAT", value_enum)]
+    #[arg(long, global = true, env = "POLYPORT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
     /// Log filter (tracing `EnvFilter` syntax).
-    #[arg(long, env = "POLYPORT_LOG", default_value = "info")]
+    #[arg(long, global = true, env = "POLYPORT_LOG", default_value = "info")]
     pub log: String,
     /// Database connections in the read pool.
-    #[arg(long, env = "POLYPORT_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(long, global = true, env = "POLYPORT_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
     /// Seconds a cached user or post may be served without news of it (0 disables the cache).
     /// Writes on this instance and events from others update it at once; this bounds the rest.
-    #[arg(long, env = "POLYPORT_CACHE_TTL_SECS", default_value_t = 10)]
+    #[arg(long, global = true, env = "POLYPORT_CACHE_TTL_SECS", default_value_t = 10)]
     pub cache_ttl_secs: u64,
     /// Memory budget of each of the user and post caches, in MiB.
-    #[arg(long, env = "POLYPORT_CACHE_MB", default_value_t = 64)]
+    #[arg(long, global = true, env = "POLYPORT_CACHE_MB", default_value_t = 64)]
     pub cache_mb: usize,
     /// Open long-lived streams allowed in total (SSE, /ws, /graphql/ws, gRPC Subscribe, Live, ListPosts).
-    #[arg(long, env = "POLYPORT_STREAMS_MAX", default_value_t = 20_000)]
+    #[arg(long, global = true, env = "POLYPORT_STREAMS_MAX", default_value_t = 20_000)]
     pub streams_max: usize,
     /// Open long-lived streams allowed per user (its API keys included) or anonymous address.
-    #[arg(long, env = "POLYPORT_STREAMS_PER_CALLER", default_value_t = 32)]
+    #[arg(long, global = true, env = "POLYPORT_STREAMS_PER_CALLER", default_value_t = 32)]
     pub streams_per_caller: usize,
     /// Subscriptions one WebSocket connection may hold.
-    #[arg(long, env = "POLYPORT_WS_MAX_SUBSCRIPTIONS", default_value_t = 16)]
+    #[arg(long, global = true, env = "POLYPORT_WS_MAX_SUBSCRIPTIONS", default_value_t = 16)]
     pub ws_max_subscriptions: usize,
     /// Frames queued for one WebSocket client before it counts as lagging (closed with 1013).
-    #[arg(long, env = "POLYPORT_WS_SEND_QUEUE", default_value_t = 256)]
+    #[arg(long, global = true, env = "POLYPORT_WS_SEND_QUEUE", default_value_t = 256)]
     pub ws_send_queue: usize,
     /// SO_SNDBUF of accepted connections in bytes (unset: the kernel's autotuning). A small value
     /// bounds the kernel memory a client that stops reading can pin, and makes it lag sooner.
-    #[arg(long, env = "POLYPORT_TCP_SEND_BUFFER_BYTES")]
+    #[arg(long, global = true, env = "POLYPORT_TCP_SEND_BUFFER_BYTES")]
     pub tcp_send_buffer_bytes: Option<u32>,
     /// Largest WebSocket message accepted from a client, in bytes (larger: close 1009).
-    #[arg(long, env = "POLYPORT_WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, global = true, env = "POLYPORT_WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub ws_max_message_bytes: usize,
     /// Seconds between server pings on WebSocket connections.
-    #[arg(long, env = "POLYPORT_WS_PING_SECS", default_value_t = 30)]
+    #[arg(long, global = true, env = "POLYPORT_WS_PING_SECS", default_value_t = 30)]
     pub ws_ping_secs: u64,
     /// Seconds between SSE keep-alive comments.
-    #[arg(long, env = "POLYPORT_SSE_KEEPALIVE_SECS", default_value_t = 15)]
+    #[arg(long, global = true, env = "POLYPORT_SSE_KEEPALIVE_SECS", default_value_t = 15)]
     pub sse_keepalive_secs: u64,
     /// Seconds between checks that a stream's credential was not revoked (the bound on how
     /// long a revoked session keeps receiving).
-    #[arg(long, env = "POLYPORT_STREAM_REVALIDATE_SECS", default_value_t = 5)]
+    #[arg(long, global = true, env = "POLYPORT_STREAM_REVALIDATE_SECS", default_value_t = 5)]
     pub stream_revalidate_secs: u64,
+    /// Lifetime in seconds of a stream token (`POST /api/v1/events/token`, for EventSource);
+    /// unset: the refresh-token lifetime. The token is refused as soon as the session or API key
+    /// that minted it is revoked, whatever its lifetime.
+    #[arg(long, env = "POLYPORT_STREAM_TOKEN_TTL_SECS")]
+    pub stream_token_ttl_secs: Option<u64>,
     /// Redis shared by every instance for request budgets, the failed-login throttle, the
     /// WS-Security nonce cache and per-caller stream caps (e.g. `redis://127.0.0.1:6379`);
     /// unset: each instance alone.
-    #[arg(long, env = "POLYPORT_REDIS_URL", hide_env_values = true)]
+    #[arg(long, global = true, env = "POLYPORT_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Prefix of every key Polyport writes in Redis (instances of one deployment share it).
-    #[arg(long, env = "POLYPORT_REDIS_PREFIX", default_value = "polyport:")]
+    #[arg(long, global = true, env = "POLYPORT_REDIS_PREFIX", default_value = "polyport:")]
     pub redis_prefix: String,
     /// Milliseconds between event-log polls (the bound on cross-instance delivery delay; events
     /// written by this instance are delivered at once).
-    #[arg(long, env = "POLYPORT_EVENT_POLL_MS", default_value_t = 250)]
+    #[arg(long, global = true, env = "POLYPORT_EVENT_POLL_MS", default_value_t = 250)]
     pub event_poll_ms: u64,
     /// Hours an idempotency key and its response are kept (at least 24).
-    #[arg(long, env = "POLYPORT_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24)]
+    #[arg(long, global = true, env = "POLYPORT_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24)]
     pub idempotency_retention_hours: i64,
     /// Days events stay in the event log.
-    #[arg(long, env = "POLYPORT_EVENT_RETENTION_DAYS", default_value_t = 7)]
+    #[arg(long, global = true, env = "POLYPORT_EVENT_RETENTION_DAYS", default_value_t = 7)]
     pub event_retention_days: i64,
+    /// OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`): when set, spans are exported
+    /// to `<url>/v1/traces` as protobuf.
+    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Days audit log entries are kept (the housekeeping purge is the only way one is removed).
+    #[arg(long, env = "POLYPORT_AUDIT_RETENTION_DAYS", default_value_t = 365)]
+    pub audit_retention_days: i64,
     /// Deepest GraphQL selection accepted (graphql-js's introspection query needs more than 12).
-    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_DEPTH", default_value_t = 16)]
+    #[arg(long, global = true, env = "POLYPORT_GRAPHQL_MAX_DEPTH", default_value_t = 16)]
     pub graphql_max_depth: usize,
     /// Highest GraphQL query complexity accepted (lists count `first` times their fields).
-    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_COMPLEXITY", default_value_t = 5000)]
+    #[arg(long, global = true, env = "POLYPORT_GRAPHQL_MAX_COMPLEXITY", default_value_t = 5000)]
     pub graphql_max_complexity: usize,
     /// Most aliases one GraphQL document may use.
-    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_ALIASES", default_value_t = 30)]
+    #[arg(long, global = true, env = "POLYPORT_GRAPHQL_MAX_ALIASES", default_value_t = 30)]
     pub graphql_max_aliases: usize,
     /// Most fields and inline fragments in one GraphQL document once its fragments are expanded.
-    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_SELECTIONS", default_value_t = 2000)]
+    #[arg(long, global = true, env = "POLYPORT_GRAPHQL_MAX_SELECTIONS", default_value_t = 2000)]
     pub graphql_max_selections: u64,
     /// Most fragment spreads in one GraphQL document once its fragments are expanded.
-    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_FRAGMENT_SPREADS", default_value_t = 200)]
+    #[arg(long, global = true, env = "POLYPORT_GRAPHQL_MAX_FRAGMENT_SPREADS", default_value_t = 200)]
     pub graphql_max_fragment_spreads: u64,
     /// Most operations in one batched GraphQL request (0 turns batching off).
-    #[arg(long, env = "POLYPORT_GRAPHQL_MAX_BATCH", default_value_t = 10)]
+    #[arg(long, global = true, env = "POLYPORT_GRAPHQL_MAX_BATCH", default_value_t = 10)]
     pub graphql_max_batch: usize,
     /// GraphQL introspection: on, off, or authenticated (default: on in development, off in production).
-    #[arg(long, env = "POLYPORT_GRAPHQL_INTROSPECTION", value_enum)]
+    #[arg(long, global = true, env = "POLYPORT_GRAPHQL_INTROSPECTION", value_enum)]
     pub graphql_introspection: Option<GraphqlIntrospection>,
     /// Serve GraphiQL at GET /graphql to browsers (default: on in development, off in production).
-    #[arg(long, env = "POLYPORT_GRAPHQL_PLAYGROUND")]
+    #[arg(long, global = true, env = "POLYPORT_GRAPHQL_PLAYGROUND", value_name = "on|off", value_parser = BoolishValueParser::new())]
     pub graphql_playground: Option<bool>,
     /// Background jobs (webhook deliveries) this instance runs at once.
     #[arg(long, env = "POLYPORT_JOB_CONCURRENCY", default_value_t = 8)]

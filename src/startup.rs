@@ -72,6 +72,7 @@ pub async fn build_core(
         posts: shared_store.clone(),
         credentials: shared_store.clone(),
         events: shared_store.clone(),
+        audit: shared_store.clone(),
         idempotency: shared_store.clone(),
         health: shared_store.clone(),
         hasher: Arc::new(Argon2Hasher::new(
@@ -183,7 +184,10 @@ impl Application {
                 ws_send_queue: settings.ws_send_queue.max(1),
                 ws_max_message_bytes: settings.ws_max_message_bytes,
                 ws_ping: Duration::from_secs(settings.ws_ping_secs.max(1)),
-                stream_token_ttl_secs: 60,
+                stream_token_ttl_secs: settings
+                    .stream_token_ttl_secs
+                    .unwrap_or_else(|| u64::try_from(settings.refresh_token_ttl_days.max(0)).unwrap_or(0) * 86_400)
+                    .max(1),
             },
             graphql: graphql_settings(&settings),
             redis,
@@ -194,6 +198,8 @@ impl Application {
             idempotency_retention: retention,
             events: store_arc.clone(),
             event_retention: chrono::Duration::days(settings.event_retention_days),
+            audit: store_arc.clone(),
+            audit_retention: chrono::Duration::days(settings.audit_retention_days.max(1)),
             clock,
             every: Duration::from_secs(300),
             jobs: store_arc,
@@ -325,12 +331,13 @@ fn print_urls(addr: SocketAddr) {
     let base = format!("http://{addr}");
     tracing::info!(address = %addr, "polyport listening");
     println!("polyport listening on {base}");
+    println!("  console    {base}/         (every protocol from the browser)");
     println!("  REST       {base}/api/v1   (docs {base}/docs, spec {base}/api/v1/openapi.json)");
     println!("  GraphQL    {base}/graphql  (subscriptions ws://{addr}/graphql/ws)");
     println!("  gRPC       {addr} (h2c, reflection on; gRPC-Web over HTTP/1.1 on the same port)");
     println!("  SOAP       {base}/soap     (WSDL {base}/soap?wsdl)");
     println!("  WebSocket  ws://{addr}/ws");
-    println!("  SSE        {base}/api/v1/events?topics=posts");
+    println!("  SSE        {base}/api/v1/events?topics=posts   (AsyncAPI {base}/api/v1/asyncapi.json)");
     println!("  health     {base}/healthz  {base}/readyz  {base}/metrics");
 }
 

@@ -16,11 +16,13 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::Shared;
+use super::request::header_str;
 use super::rest::error::ApiError;
 use super::rest::{openapi, ops};
 use crate::domain::error::DomainError;
 use crate::platform::metrics::{CodeLabels, RequestLabels, RouteLabels};
 use crate::platform::request_id;
+use crate::platform::trace::TraceContext;
 
 /// The whole HTTP surface. Requests carrying `Origin` (browsers) go through the CORS layer;
 /// others skip it, so server-to-server calls don't pay for headers only browsers read.
@@ -66,6 +68,8 @@ fn router(shared: Shared) -> Router {
         .merge(tagged("graphql", super::graphql::routes(shared.clone())))
         .merge(tagged("grpc", super::grpc::routes(shared.clone())))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi::ApiDoc::openapi()))
+        .merge(super::asyncapi::routes())
+        .merge(super::console::routes())
         .merge(
             Router::new()
                 .route("/healthz", get(ops::healthz))
@@ -101,6 +105,8 @@ fn cors(origins: &[String]) -> CorsLayer {
             "x-grpc-web".parse().expect("static header name"),
             "x-user-agent".parse().expect("static header name"),
             "grpc-timeout".parse().expect("static header name"),
+            "traceparent".parse().expect("static header name"),
+            "tracestate".parse().expect("static header name"),
         ])
         .expose_headers([
             header::ETAG,
@@ -108,6 +114,7 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::LOCATION,
             header::RETRY_AFTER,
             "x-request-id".parse().expect("static header name"),
+            "traceresponse".parse().expect("static header name"),
             "idempotent-replayed".parse().expect("static header name"),
             "ratelimit-limit".parse().expect("static header name"),
             "ratelimit-remaining".parse().expect("static header name"),
@@ -133,28 +140,39 @@ async fn guarded(s: &Shared, req: Request, next: Next) -> Response {
 #[derive(Clone, Copy)]
 struct Protocol(&'static str);
 
-/// Marks every response of an adapter's routes with its protocol.
+/// Names the protocol of every request of an adapter's routes in the request context (what
+/// the audit log records) and marks its responses with it (the metrics label).
 fn tagged(protocol: &'static str, routes: Router) -> Router {
-    routes.layer(axum::middleware::map_response(move |mut response: Response| async move {
-        response.extensions_mut().insert(Protocol(protocol));
-        response
-    }))
+    routes
+        .layer(axum::middleware::map_response(move |mut response: Response| async move {
+            response.extensions_mut().insert(Protocol(protocol));
+            response
+        }))
+        .layer(axum::middleware::map_request(move |req: Request| async move {
+            request_id::set_protocol(protocol);
+            req
+        }))
 }
 
-/// Request id, one span per request, one log line per request (with the error the adapter
-/// recorded, if any), metrics; then `guarded`.
+/// Request id, trace context (the client's `traceparent` continued, or a new trace), one span
+/// per request, one log line per request (with the error the adapter recorded, if any),
+/// metrics; then `guarded`. The response names our span in `traceresponse`.
 async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let id = request_id::accept_or_generate(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    let parent =
+        TraceContext::parent(header_str(req.headers(), "traceparent"), header_str(req.headers(), "tracestate"));
     let method = req.method().to_string();
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_string();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let (span, trace) = crate::telemetry::request_span(&id, parent.as_ref(), &method, &route);
+    let traceresponse = trace.to_traceparent();
     let started = Instant::now();
     s.metrics.in_flight.inc();
     let answered = async {
         let response = guarded(&s, req, next).await;
         (response, request_id::take())
     };
-    let (mut response, error) = request_id::scope(id.clone(), answered).instrument(span.clone()).await;
+    let (mut response, error) =
+        request_id::scope_with(id.clone(), "http", trace, answered).instrument(span.clone()).await;
     s.metrics.in_flight.dec();
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
@@ -174,6 +192,9 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     s.metrics.latency.get_or_create(&RouteLabels { protocol, route }).observe(elapsed.as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&traceresponse) {
+        response.headers_mut().insert("traceresponse", v);
     }
     response
 }

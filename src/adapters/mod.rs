@@ -1,5 +1,7 @@
 //! Protocol adapters over the one core. Each imports domain + platform, never storage.
 
+pub mod asyncapi;
+pub mod console;
 pub mod graphql;
 pub mod grpc;
 pub mod http;
@@ -38,7 +40,8 @@ pub struct StreamSettings {
     pub ws_send_queue: usize,
     pub ws_max_message_bytes: usize,
     pub ws_ping: std::time::Duration,
-    /// How long a stream token may wait before it opens a stream.
+    /// Lifetime of a stream token; within it, the token opens streams (and reopens them after
+    /// a reconnect or a restart) for as long as its session or API key is not revoked.
     pub stream_token_ttl_secs: u64,
 }
 

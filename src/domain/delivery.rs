@@ -29,6 +29,15 @@ fn valid_id(id: &str) -> bool {
 }
 
 impl Topic {
+    /// Every form a topic takes, with what it carries (documents such as the AsyncAPI one are
+    /// written from this list; a test holds it to `parse`).
+    pub const FORMS: [(&'static str, &'static str); 4] = [
+        ("posts", "every post the subscriber may read"),
+        ("posts/{postId}", "one post"),
+        ("users/{userId}", "one user (a public profile unless the subscriber may read the user's private fields)"),
+        ("users/{userId}/posts", "the posts of one user that the subscriber may read"),
+    ];
+
     pub fn parse(raw: &str) -> Result<Topic, &'static str> {
         let parts: Vec<&str> = raw.split('/').collect();
         let topic = match parts.as_slice() {
@@ -148,6 +157,17 @@ impl EventType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_documented_topic_form_parses_to_its_own_kind() {
+        let parsed: Vec<Topic> = Topic::FORMS
+            .iter()
+            .map(|(form, _)| Topic::parse(&form.replace("{postId}", "p1").replace("{userId}", "u1")).unwrap())
+            .collect();
+        let expected =
+            [Topic::Posts, Topic::Post("p1".into()), Topic::User("u1".into()), Topic::UserPosts("u1".into())];
+        assert_eq!(parsed, expected);
+    }
     use crate::domain::policy::{Credential, Principal};
     use crate::domain::post::{Post, PostStatus};
     use crate::domain::user::Role;
@@ -178,6 +198,7 @@ mod tests {
                 updated_at: now,
                 version: 2,
             }),
+            trace_id: None,
         }
     }
 

@@ -70,6 +70,8 @@ pub struct NewEvent {
     pub event_type: EventType,
     pub occurred_at: DateTime<Utc>,
     pub subject: Subject,
+    /// The trace of the request that caused it (stored with it; not part of the wire envelope).
+    pub trace_id: Option<String>,
 }
 
 /// An event as stored in the log, with its monotonically increasing id.
@@ -79,15 +81,23 @@ pub struct StoredEvent {
     pub event_type: EventType,
     pub occurred_at: DateTime<Utc>,
     pub subject: Subject,
+    /// The trace of the request that caused it, when known.
+    pub trace_id: Option<String>,
 }
 
 impl NewEvent {
     pub fn user(event_type: EventType, user: &User, at: DateTime<Utc>) -> Self {
-        Self { event_type, occurred_at: at, subject: Subject::User(user.clone()) }
+        Self { event_type, occurred_at: at, subject: Subject::User(user.clone()), trace_id: None }
     }
 
     pub fn post(event_type: EventType, post: &Post, at: DateTime<Utc>) -> Self {
-        Self { event_type, occurred_at: at, subject: Subject::Post(post.clone()) }
+        Self { event_type, occurred_at: at, subject: Subject::Post(post.clone()), trace_id: None }
+    }
+
+    /// The same event, caused in the trace `trace_id`.
+    pub fn traced(mut self, trace_id: Option<&str>) -> Self {
+        self.trace_id = trace_id.map(str::to_string);
+        self
     }
 
     /// The primary topic (`posts/{id}` or `users/{id}`).

@@ -1,5 +1,6 @@
 //! The core: entities, rules, policy, events and the ports it needs. No framework crates here.
 
+pub mod audit;
 pub mod credentials;
 pub mod delivery;
 pub mod error;

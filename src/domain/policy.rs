@@ -185,6 +185,10 @@ pub fn webhook_owner(owner: &User) -> Actor {
     })
 }
 
+pub fn can_read_audit_log(actor: &Actor) -> bool {
+    actor.is_admin()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::audit::{AuditEntry, AuditFilter, AuditRecord};
 use super::credentials::{ApiKey, RefreshToken};
 use super::error::DomainResult;
 use super::events::{NewEvent, StoredEvent};
@@ -10,11 +11,11 @@ use super::page::PageRequest;
 use super::post::{Post, PostFilter};
 use super::user::User;
 
-/// Users. Every write appends its event in the same transaction.
+/// Users. Every write appends its event and its audit record in the same transaction.
 #[async_trait]
 pub trait UserRepo: Send + Sync {
     /// MUST return CONFLICT with detail `email`/`taken` when the email (case-insensitive) exists.
-    async fn insert(&self, user: &User, event: &NewEvent) -> DomainResult<()>;
+    async fn insert(&self, user: &User, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()>;
     /// May answer from a cache that trails writes made on other instances by a bounded delay.
     async fn get(&self, id: &str) -> DomainResult<Option<User>>;
     /// The stored row, never a cached copy: what a write decides on (ownership, version).
@@ -24,10 +25,26 @@ pub trait UserRepo: Send + Sync {
     /// Writes `user` (whose version is already incremented) if the stored version is
     /// `expected_version`. MUST return a version-mismatch CONFLICT otherwise, NOT_FOUND when the
     /// user is gone, and CONFLICT `email`/`taken` on a duplicate email.
-    async fn update(&self, user: &User, expected_version: i64, event: &NewEvent) -> DomainResult<()>;
+    async fn update(
+        &self,
+        user: &User,
+        expected_version: i64,
+        event: &NewEvent,
+        audit: &AuditRecord,
+    ) -> DomainResult<()>;
+    /// Writes `user.password_hash` (with its incremented version and `updated_at`) if the stored
+    /// version is `expected_version`, revokes every refresh-token family (login session) of the
+    /// user and appends `event` and `audit`, in one transaction. Same errors as `update`.
+    async fn update_password(
+        &self,
+        user: &User,
+        expected_version: i64,
+        event: &NewEvent,
+        audit: &AuditRecord,
+    ) -> DomainResult<()>;
     /// Deletes the user, their posts (appending a `post.deleted` event for each), API keys and
     /// refresh tokens, then appends `event`. MUST return NOT_FOUND when the user is gone.
-    async fn delete(&self, user: &User, event: &NewEvent) -> DomainResult<()>;
+    async fn delete(&self, user: &User, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()>;
     /// Newest first (id descending), `limit + 1` rows after `page.after`.
     async fn list(&self, page: &PageRequest) -> DomainResult<Vec<User>>;
     /// Many users at once, in no particular order (for batched author loading).
@@ -41,18 +58,24 @@ pub enum PostVisibility {
     PublishedOr { author_id: Option<String> },
 }
 
-/// Posts. Every write appends its event in the same transaction.
+/// Posts. Every write appends its event and its audit record in the same transaction.
 #[async_trait]
 pub trait PostRepo: Send + Sync {
-    async fn insert(&self, post: &Post, event: &NewEvent) -> DomainResult<()>;
+    async fn insert(&self, post: &Post, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()>;
     /// Same contract as `UserRepo::get` (may trail other instances by a bounded delay).
     async fn get(&self, id: &str) -> DomainResult<Option<Post>>;
     /// Same contract as `UserRepo::get_current` (the stored row, for writes).
     async fn get_current(&self, id: &str) -> DomainResult<Option<Post>>;
     /// Same contract as `UserRepo::update` (version check, NOT_FOUND).
-    async fn update(&self, post: &Post, expected_version: i64, event: &NewEvent) -> DomainResult<()>;
+    async fn update(
+        &self,
+        post: &Post,
+        expected_version: i64,
+        event: &NewEvent,
+        audit: &AuditRecord,
+    ) -> DomainResult<()>;
     /// MUST return NOT_FOUND when the post is gone.
-    async fn delete(&self, post: &Post, event: &NewEvent) -> DomainResult<()>;
+    async fn delete(&self, post: &Post, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()>;
     /// Newest first (id descending), `limit + 1` rows after `page.after`, filtered.
     async fn list(
         &self,
@@ -86,15 +109,37 @@ pub trait CredentialRepo: Send + Sync {
     /// revocation made through this repository; MAY take up to a second to see one made by
     /// another instance.
     async fn is_family_revoked(&self, family_id: &str) -> DomainResult<bool>;
-    async fn insert_api_key(&self, key: &ApiKey) -> DomainResult<()>;
+    /// Stores the key and appends `audit` in the same transaction.
+    async fn insert_api_key(&self, key: &ApiKey, audit: &AuditRecord) -> DomainResult<()>;
     /// Finds a key by the hash of its secret, revoked or not.
     async fn find_api_key(&self, key_hash: &str) -> DomainResult<Option<ApiKey>>;
     /// Finds a key by its id, revoked or not.
     async fn find_api_key_by_id(&self, key_id: &str) -> DomainResult<Option<ApiKey>>;
     /// The user's keys, newest first, revoked ones included.
     async fn list_api_keys(&self, user_id: &str) -> DomainResult<Vec<ApiKey>>;
-    /// Revokes the user's key. MUST return false when no such live key belongs to the user.
-    async fn revoke_api_key(&self, user_id: &str, key_id: &str, now: DateTime<Utc>) -> DomainResult<bool>;
+    /// Revokes the user's key and appends `audit` in the same transaction. MUST return false
+    /// (and append nothing) when no such live key belongs to the user.
+    async fn revoke_api_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        now: DateTime<Utc>,
+        audit: &AuditRecord,
+    ) -> DomainResult<bool>;
+}
+
+/// The audit log. Append-only: there is no way to change or remove an entry but the retention
+/// purge (the stores refuse UPDATE and DELETE of entries at the SQL level as well).
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends an entry on its own (security events; state changes are appended by the write
+    /// that makes them).
+    async fn append(&self, record: &AuditRecord) -> DomainResult<()>;
+    /// Newest first (id descending), `limit + 1` entries after `page.after` (an entry id),
+    /// matching `filter`.
+    async fn list(&self, filter: &AuditFilter, page: &PageRequest) -> DomainResult<Vec<AuditEntry>>;
+    /// Removes entries older than `before` (retention); how many went.
+    async fn purge_before(&self, before: DateTime<Utc>) -> DomainResult<u64>;
 }
 
 /// Read side of the durable event log (writes happen with each change).
@@ -279,14 +324,22 @@ pub trait JobStore: Send + Sync {
 /// Webhooks and their delivery records.
 #[async_trait]
 pub trait WebhookRepo: Send + Sync {
-    /// Stores the webhook with its secret. MUST return CONFLICT (`webhooks`/`limit_reached`)
-    /// when the owner already has `cap` webhooks, checked atomically with the insert.
-    async fn insert(&self, hook: &super::webhook::Webhook, secret: &str, cap: usize) -> DomainResult<()>;
+    /// Stores the webhook with its secret and appends `audit` in the same transaction. MUST
+    /// return CONFLICT (`webhooks`/`limit_reached`) when the owner already has `cap` webhooks,
+    /// checked atomically with the insert.
+    async fn insert(
+        &self,
+        hook: &super::webhook::Webhook,
+        secret: &str,
+        cap: usize,
+        audit: &super::audit::AuditRecord,
+    ) -> DomainResult<()>;
     async fn get(&self, id: &str) -> DomainResult<Option<super::webhook::Webhook>>;
     /// The owner's webhooks, oldest first.
     async fn list(&self, owner_id: &str) -> DomainResult<Vec<super::webhook::Webhook>>;
-    /// MUST return false when no such webhook exists.
-    async fn delete(&self, id: &str) -> DomainResult<bool>;
+    /// Deletes the webhook and appends `audit` in the same transaction. MUST return false (and
+    /// append nothing) when no such webhook exists.
+    async fn delete(&self, id: &str, audit: &super::audit::AuditRecord) -> DomainResult<bool>;
     /// Webhooks listening to any of `topics`.
     async fn listening(&self, topics: &[String]) -> DomainResult<Vec<super::webhook::Webhook>>;
     /// The signing secret (for the delivery job only; never returned to a client).

@@ -22,6 +22,15 @@ impl Role {
         }
     }
 
+    /// Member < editor < admin.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Member => 0,
+            Role::Editor => 1,
+            Role::Admin => 2,
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Role, &'static str> {
         match s {
             "admin" => Ok(Role::Admin),

@@ -65,16 +65,17 @@ impl Authenticator {
     /// then checks its user and session as they are now.
     pub async fn token(&self, token: &str, typ: TokenType) -> DomainResult<Authenticated> {
         let claims = self.jwt.verify(token, typ)?;
-        let until = if typ == TokenType::Stream { claims.lex.unwrap_or(claims.exp) } else { claims.exp };
-        let claimed = Principal {
-            user_id: claims.sub,
-            role: claims.role,
-            credential: Credential::AccessToken { jti: claims.jti, session_id: claims.sid },
+        let credential = match claims.kid {
+            Some(key_id) if typ == TokenType::Stream => Credential::ApiKey { key_id, scopes: Vec::new() },
+            Some(_) => return Err(DomainError::unauthenticated("invalid access token")),
+            None => Credential::AccessToken { jti: claims.jti, session_id: claims.sid },
         };
-        Ok(Authenticated {
-            actor: Actor::User(self.current(claimed).await?),
-            expires_at: DateTime::<Utc>::from_timestamp(until, 0),
-        })
+        let claimed = Principal { user_id: claims.sub.clone(), role: claims.role, credential };
+        let current = self.current(claimed).await?;
+        if current.user_id != claims.sub {
+            return Err(DomainError::unauthenticated("invalid access token"));
+        }
+        Ok(Authenticated { actor: Actor::User(current), expires_at: DateTime::<Utc>::from_timestamp(claims.exp, 0) })
     }
 
     /// The principal as the records say now: its user's current role; UNAUTHENTICATED when the
@@ -97,15 +98,19 @@ impl Authenticator {
         }
     }
 
-    /// A short-lived token that opens one event stream (EventSource cannot send headers). It
-    /// must be used within `ttl_secs`; the stream it opens lives as long as the access token.
+    /// A token that opens event streams from a URL (EventSource cannot send headers), tied to
+    /// the login session (refresh-token family) or API key of `auth` rather than to the access
+    /// token's short life: it keeps reopening the stream (a browser's reconnect, after a restart,
+    /// on any instance) until `ttl_secs` pass or, checked against the store on every connect and
+    /// at every revalidation, that session or key is revoked or its user deleted. It is typed
+    /// `stream`, so no other endpoint accepts it.
     pub fn mint_stream_token(&self, auth: &Authenticated, ttl_secs: u64) -> DomainResult<String> {
         let principal = auth.actor.require_user()?;
-        let Credential::AccessToken { session_id, .. } = &principal.credential else {
-            return Err(DomainError::forbidden("API keys send the x-api-key header instead of a stream token"));
+        let (session_id, key_id) = match &principal.credential {
+            Credential::AccessToken { session_id, .. } => (session_id.as_str(), None),
+            Credential::ApiKey { key_id, .. } => ("", Some(key_id.as_str())),
         };
-        let lex = auth.expires_at.map(|t| t.timestamp());
-        self.jwt.sign_claims(&principal.user_id, principal.role, session_id, TokenType::Stream, ttl_secs, lex)
+        self.jwt.sign_claims(&principal.user_id, principal.role, session_id, TokenType::Stream, ttl_secs, key_id)
     }
 
     /// The caller of a long-lived connection as it is now: Ok(None) once its credential was

@@ -12,6 +12,12 @@ type HmacSha256 = Hmac<Sha256>;
 /// The cursor context of the user list, the same on every protocol.
 pub const USERS_CONTEXT: &str = "users";
 
+/// The cursor context of a filtered audit log read (a cursor only continues the same query).
+pub fn audit_context(q: &crate::domain::audit::AuditQuery) -> String {
+    let part = |v: &Option<String>| v.as_deref().map(str::trim).unwrap_or_default().to_string();
+    format!("audit|{}|{}|{}|{}", part(&q.actor_id), part(&q.action), part(&q.target), part(&q.since))
+}
+
 /// The cursor context of a filtered post list: a cursor only continues the same query, and a
 /// cursor from one protocol continues the same list on another.
 pub fn posts_context(f: &crate::domain::post::PostFilter) -> String {

@@ -1,10 +1,10 @@
-//! Background housekeeping timers: purging expired idempotency keys, events past retention and
-//! finished jobs. (The job queue itself is `platform::queue`.)
+//! Background housekeeping timers: purging expired idempotency keys, events and audit entries
+//! past retention, and finished jobs. (The job queue itself is `platform::queue`.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::ports::{Clock, EventLog, IdempotencyStore, JobStore};
+use crate::domain::ports::{AuditLog, Clock, EventLog, IdempotencyStore, JobStore};
 use crate::platform::shutdown::Shutdown;
 
 pub struct Housekeeping {
@@ -12,6 +12,8 @@ pub struct Housekeeping {
     pub idempotency_retention: chrono::Duration,
     pub events: Arc<dyn EventLog>,
     pub event_retention: chrono::Duration,
+    pub audit: Arc<dyn AuditLog>,
+    pub audit_retention: chrono::Duration,
     pub clock: Arc<dyn Clock>,
     pub every: Duration,
     /// Succeeded jobs are kept this long (dead ones stay until an operator removes them).
@@ -43,6 +45,11 @@ impl Housekeeping {
             Ok(n) if n > 0 => tracing::info!(purged = n, "events past retention purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging events failed"),
+        }
+        match self.audit.purge_before(now - self.audit_retention).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "audit entries past retention purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging audit entries failed"),
         }
         match self.jobs.purge_succeeded_before(now - self.job_retention).await {
             Ok(n) if n > 0 => tracing::info!(purged = n, "succeeded jobs purged"),

@@ -19,5 +19,6 @@ pub mod request_id;
 pub mod shutdown;
 pub mod throttle;
 pub mod tokens;
+pub mod trace;
 pub mod views;
 pub mod webhooks;

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::admission::Admitted;
-use super::cursor::{CursorCodec, USERS_CONTEXT, posts_context};
+use super::cursor::{CursorCodec, USERS_CONTEXT, audit_context, posts_context};
 use super::idempotency::Idempotency;
+use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::credentials::{ApiKey, CreatedApiKey, TokenPair};
 use crate::domain::error::DomainResult;
 use crate::domain::page::{Page, PageRequest};
@@ -100,6 +101,11 @@ pub enum Operation {
         id: String,
         paging: Paging,
     },
+    /// Admins only: the audit log, newest first.
+    ListAuditEntries {
+        filter: AuditQuery,
+        paging: Paging,
+    },
 }
 
 /// A page with the opaque cursor of what follows, if anything does.
@@ -130,6 +136,7 @@ pub enum Outcome {
     Webhook(CreatedWebhook),
     Webhooks(Vec<Webhook>),
     WebhookDeliveries(Listed<WebhookDelivery>),
+    AuditEntries(Listed<AuditEntry>),
     /// Done, nothing to show (deleted, logged out, revoked).
     Done,
 }
@@ -170,6 +177,7 @@ impl Operation {
             Self::ListWebhooks => "listWebhooks",
             Self::DeleteWebhook { .. } => "deleteWebhook",
             Self::ListWebhookDeliveries { .. } => "listWebhookDeliveries",
+            Self::ListAuditEntries { .. } => "listAuditEntries",
         }
     }
 
@@ -227,15 +235,17 @@ impl Operations {
     /// The one core call of an operation.
     async fn call(&self, caller: &Admitted, op: Operation) -> DomainResult<Outcome> {
         let (core, actor) = (&self.core, caller.actor());
-        let client = ClientInfo { ip: Some(caller.peer.clone()) };
+        let client = &client_info(caller);
         Ok(match op {
-            Operation::Login { email, password } => Outcome::Tokens(core.auth.login(&email, &password, &client).await?),
-            Operation::RefreshToken { refresh_token } => Outcome::Tokens(core.auth.refresh(&refresh_token).await?),
+            Operation::Login { email, password } => Outcome::Tokens(core.auth.login(&email, &password, client).await?),
+            Operation::RefreshToken { refresh_token } => {
+                Outcome::Tokens(core.auth.refresh(&refresh_token, client).await?)
+            }
             Operation::Logout { refresh_token } => {
-                core.auth.logout(&refresh_token).await?;
+                core.auth.logout(&refresh_token, client).await?;
                 Outcome::Done
             }
-            Operation::Register(input) => Outcome::User(core.users.register(input).await?),
+            Operation::Register(input) => Outcome::User(core.users.register(input, client).await?),
             Operation::Me => Outcome::User(core.users.me(actor).await?),
             Operation::GetUser { id } => Outcome::UserView(core.users.get(actor, &id).await?),
             Operation::ListUsers(paging) => {
@@ -243,10 +253,10 @@ impl Operations {
                 Outcome::Users(self.listed(USERS_CONTEXT, page))
             }
             Operation::UpdateUser { id, patch, expected_version } => {
-                Outcome::User(core.users.update(actor, &id, patch, expected_version).await?)
+                Outcome::User(core.users.update(actor, &id, patch, expected_version, client).await?)
             }
             Operation::DeleteUser { id, expected_version } => {
-                core.users.delete(actor, &id, expected_version).await?;
+                core.users.delete(actor, &id, expected_version, client).await?;
                 Outcome::Done
             }
             Operation::GetPost { id } => Outcome::Post(core.posts.get(actor, &id).await?),
@@ -261,38 +271,45 @@ impl Operations {
                 let page = core.posts.list_by_author(actor, &user_id, &filter, &self.page(&context, paging)?).await?;
                 Outcome::Posts(self.listed(&context, page))
             }
-            Operation::CreatePost(input) => Outcome::Post(core.posts.create(actor, input).await?),
+            Operation::CreatePost(input) => Outcome::Post(core.posts.create(actor, input, client).await?),
             Operation::UpdatePost { id, patch, expected_version } => {
-                Outcome::Post(core.posts.update(actor, &id, patch, expected_version).await?)
+                Outcome::Post(core.posts.update(actor, &id, patch, expected_version, client).await?)
             }
             Operation::PublishPost { id, expected_version } => {
-                Outcome::Post(core.posts.publish(actor, &id, expected_version).await?)
+                Outcome::Post(core.posts.publish(actor, &id, expected_version, client).await?)
             }
             Operation::UnpublishPost { id, expected_version } => {
-                Outcome::Post(core.posts.unpublish(actor, &id, expected_version).await?)
+                Outcome::Post(core.posts.unpublish(actor, &id, expected_version, client).await?)
             }
             Operation::DeletePost { id, expected_version } => {
-                core.posts.delete(actor, &id, expected_version).await?;
+                core.posts.delete(actor, &id, expected_version, client).await?;
                 Outcome::Done
             }
             Operation::CreateApiKey { name, scopes } => {
-                Outcome::ApiKey(core.auth.create_api_key(actor, &name, &scopes).await?)
+                Outcome::ApiKey(core.auth.create_api_key(actor, &name, &scopes, client).await?)
             }
             Operation::ListApiKeys => Outcome::ApiKeys(core.auth.list_api_keys(actor).await?),
             Operation::RevokeApiKey { id } => {
-                core.auth.revoke_api_key(actor, &id).await?;
+                core.auth.revoke_api_key(actor, &id, client).await?;
                 Outcome::Done
             }
-            Operation::CreateWebhook(input) => Outcome::Webhook(core.webhooks.create(actor, input).await?),
+            Operation::CreateWebhook(input) => Outcome::Webhook(core.webhooks.create(actor, input, client).await?),
             Operation::ListWebhooks => Outcome::Webhooks(core.webhooks.list(actor).await?),
             Operation::DeleteWebhook { id } => {
-                core.webhooks.delete(actor, &id).await?;
+                core.webhooks.delete(actor, &id, client).await?;
                 Outcome::Done
             }
             Operation::ListWebhookDeliveries { id, paging } => {
                 let context = webhook_deliveries_context(&id);
                 let page = core.webhooks.deliveries(actor, &id, &self.page(&context, paging)?).await?;
                 Outcome::WebhookDeliveries(self.listed(&context, page))
+            }
+            Operation::ListAuditEntries { filter, paging } => {
+                // Who may read comes before the cursor is decoded.
+                crate::domain::service::AuditService::may_read(actor)?;
+                let context = audit_context(&filter);
+                let page = core.audit.list(actor, filter, &self.page(&context, paging)?).await?;
+                Outcome::AuditEntries(self.listed(&context, page))
             }
         })
     }
@@ -323,6 +340,12 @@ impl Operations {
 /// another's list).
 pub fn webhook_deliveries_context(webhook_id: &str) -> String {
     format!("webhooks/{webhook_id}/deliveries")
+}
+
+/// Where the call came from, as the platform knows it: the admitted caller's address and the
+/// request context's protocol, request id and trace (set by the router, never by an adapter).
+pub fn client_info(caller: &Admitted) -> ClientInfo {
+    super::request_id::client_info(Some(caller.peer.clone()))
 }
 
 fn keep(outcome: Outcome) -> DomainResult<Kept> {

@@ -1,13 +1,17 @@
-//! The request context: its id (kept from the client when well-formed, else generated) and the
-//! error it ended with, readable anywhere in the request's task. Every error body carries the
-//! id; each adapter records the error it answers with, and one layer logs it once.
+//! The request context: its id (kept from the client when well-formed, else generated), the
+//! protocol that serves it, its trace context and the error it ended with, readable anywhere in
+//! the request's task. Every error body carries the id; each adapter records the error it
+//! answers with, and one layer logs it once.
 
 use std::sync::Mutex;
 
+use super::trace::TraceContext;
 use crate::domain::error::{DomainError, ErrorCode};
 
 struct Context {
     id: String,
+    protocol: Mutex<&'static str>,
+    trace: TraceContext,
     error: Mutex<Option<Recorded>>,
 }
 
@@ -48,14 +52,44 @@ fn generate() -> String {
     format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Runs `fut` with `id` as the current request id.
+/// Runs `fut` with `id` as the current request id, in a new trace.
 pub async fn scope<F: Future>(id: String, fut: F) -> F::Output {
-    CONTEXT.scope(Context { id, error: Mutex::new(None) }, fut).await
+    scope_with(id, "http", TraceContext::root(), fut).await
+}
+
+/// Runs `fut` as a request of `protocol` with `id` and `trace` (our span in it).
+pub async fn scope_with<F: Future>(id: String, protocol: &'static str, trace: TraceContext, fut: F) -> F::Output {
+    CONTEXT.scope(Context { id, protocol: Mutex::new(protocol), trace, error: Mutex::new(None) }, fut).await
 }
 
 /// The current request id, or an empty string outside a request.
 pub fn current() -> String {
     CONTEXT.try_with(|c| c.id.clone()).unwrap_or_default()
+}
+
+/// The protocol serving the current request ("internal" outside a request).
+pub fn protocol() -> &'static str {
+    CONTEXT.try_with(|c| *c.protocol.lock().unwrap_or_else(|p| p.into_inner())).unwrap_or("internal")
+}
+
+/// Names the protocol serving the current request (the router does, by the route it matched).
+pub fn set_protocol(protocol: &'static str) {
+    let _ = CONTEXT.try_with(|c| *c.protocol.lock().unwrap_or_else(|p| p.into_inner()) = protocol);
+}
+
+/// The current request's origin for the core (protocol, request id, trace id) from `ip`.
+pub fn client_info(ip: Option<String>) -> crate::domain::audit::ClientInfo {
+    crate::domain::audit::ClientInfo {
+        ip,
+        protocol: protocol().to_string(),
+        request_id: current(),
+        trace_id: trace().map(|t| t.trace_id),
+    }
+}
+
+/// The current request's trace context (our span), None outside a request.
+pub fn trace() -> Option<TraceContext> {
+    CONTEXT.try_with(|c| c.trace.clone()).ok()
 }
 
 /// Notes the error the current request is answered with (the first one counts, unless a

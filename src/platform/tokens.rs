@@ -29,9 +29,9 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
-    /// Stream tokens only: when the access token that minted it expires (the stream's life).
+    /// Stream tokens minted with an API key: the key they act as (`sid` is then empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lex: Option<i64>,
+    pub kid: Option<String>,
 }
 
 /// Signs and verifies tokens with one HMAC secret.
@@ -74,7 +74,7 @@ impl JwtKeys {
         session_id: &str,
         typ: TokenType,
         ttl_secs: u64,
-        lex: Option<i64>,
+        kid: Option<&str>,
     ) -> DomainResult<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -86,7 +86,7 @@ impl JwtKeys {
             iat: now,
             exp: now + ttl_secs as i64,
             iss: ISSUER.to_string(),
-            lex,
+            kid: kid.map(str::to_string),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(DomainError::internal)
     }

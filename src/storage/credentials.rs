@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::sql::{Arg, Conn, Row};
 use super::{SqlStore, micros, opt_time, time};
+use crate::domain::audit::AuditRecord;
 use crate::domain::credentials::{ApiKey, RefreshToken, scopes_from_string, scopes_to_string};
 use crate::domain::error::DomainResult;
 use crate::domain::ports::CredentialRepo;
@@ -59,7 +60,7 @@ impl SessionStates {
         }
     }
 
-    fn record(&self, family_id: &str, revoked: bool) {
+    pub(super) fn record(&self, family_id: &str, revoked: bool) {
         if !revoked && self.live_for.is_zero() {
             return;
         }
@@ -178,8 +179,8 @@ impl CredentialRepo for SqlStore {
         Ok(revoked)
     }
 
-    async fn insert_api_key(&self, key: &ApiKey) -> DomainResult<()> {
-        let key = key.clone();
+    async fn insert_api_key(&self, key: &ApiKey, audit: &AuditRecord) -> DomainResult<()> {
+        let (key, audit) = (key.clone(), audit.clone());
         self.db
             .write(move |c| {
                 Box::pin(async move {
@@ -198,7 +199,7 @@ impl CredentialRepo for SqlStore {
                     )
                     .await
                     .map_err(|e| e.user_gone_or(USER_GONE))?;
-                    Ok(())
+                    super::audit::append_audit(c, &audit).await
                 })
             })
             .await
@@ -219,11 +220,17 @@ impl CredentialRepo for SqlStore {
         self.db.fetch_all(KEYS_OF_USER, &[Arg::Text(user_id)], to_api_key).await
     }
 
-    async fn revoke_api_key(&self, user_id: &str, key_id: &str, now: DateTime<Utc>) -> DomainResult<bool> {
+    async fn revoke_api_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        now: DateTime<Utc>,
+        audit: &AuditRecord,
+    ) -> DomainResult<bool> {
         if key_id.contains('\0') {
             return Ok(false);
         }
-        let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
+        let (user_id, key_id, audit) = (user_id.to_string(), key_id.to_string(), audit.clone());
         self.db
             .write(move |c| {
                 Box::pin(async move {
@@ -233,6 +240,9 @@ impl CredentialRepo for SqlStore {
                             &[Arg::Int(micros(now)), Arg::from(&key_id), Arg::from(&user_id)],
                         )
                         .await?;
+                    if done == 1 {
+                        super::audit::append_audit(c, &audit).await?;
+                    }
                     Ok(done == 1)
                 })
             })

@@ -14,7 +14,7 @@ fn to_event(row: &dyn Row) -> DomainResult<StoredEvent> {
     let event_type = EventType::parse(&kind)
         .ok_or_else(|| DomainError::internal(anyhow::anyhow!("unknown stored event type {kind:?}")))?;
     let subject: Subject = serde_json::from_str(&row.text(3)?).map_err(DomainError::internal)?;
-    Ok(StoredEvent { id: row.int(0)?, event_type, occurred_at: time(row, 2)?, subject })
+    Ok(StoredEvent { id: row.int(0)?, event_type, occurred_at: time(row, 2)?, subject, trace_id: row.opt_text(4)? })
 }
 
 #[async_trait]
@@ -22,7 +22,7 @@ impl EventLog for SqlStore {
     async fn read_after(&self, after: i64, limit: u32) -> DomainResult<Vec<StoredEvent>> {
         self.db
             .fetch_all(
-                "SELECT id, event_type, occurred_at, payload FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+                "SELECT id, event_type, occurred_at, payload, trace_id FROM events WHERE id > $1 ORDER BY id LIMIT $2",
                 &[Arg::Int(after), Arg::Int(i64::from(limit))],
                 to_event,
             )

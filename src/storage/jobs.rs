@@ -47,16 +47,18 @@ pub(super) async fn insert_job(c: &mut Conn<'_>, job: &NewJob, now: DateTime<Utc
 }
 
 /// The outbox half of webhooks: in the transaction that appends event `event_id`, queues the
-/// job that fans it out, only when some webhook listens to one of the event's `topics`.
+/// job that fans it out, only when some webhook listens to one of the event's `topics`. The job
+/// carries the event's `trace_id` (when it has one).
 pub(super) async fn enqueue_fanout(
     c: &mut Conn<'_>,
     event_id: i64,
     topics: &[String],
     at: DateTime<Utc>,
+    trace_id: Option<&str>,
 ) -> DomainResult<()> {
     let mut sql = String::from(
         "INSERT INTO jobs (id, kind, payload, dedupe_key, trace_id, state, attempts, run_at, created_at, updated_at) \
-         SELECT $1, $2, $3, $4, NULL, 'queued', 0, $5, $5, $5 WHERE EXISTS (SELECT 1 FROM webhook_topics WHERE topic IN (",
+         SELECT $1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6 WHERE EXISTS (SELECT 1 FROM webhook_topics WHERE topic IN (",
     );
     let (id, payload, key) = (new_id(), format!("{{\"event_id\":{event_id}}}"), format!("fanout:{event_id}"));
     let mut args = vec![
@@ -64,6 +66,7 @@ pub(super) async fn enqueue_fanout(
         Arg::Text(crate::domain::webhook::FANOUT_JOB),
         Arg::from(&payload),
         Arg::from(&key),
+        Arg::OptText(trace_id),
         Arg::Int(micros(at)),
     ];
     for (i, topic) in topics.iter().enumerate() {

@@ -6,6 +6,7 @@
 //! PostgreSQL goes through sqlx (`postgres`). Driver errors become `DomainError`s here and
 //! never travel further.
 
+mod audit;
 mod cache;
 mod credentials;
 mod events;
@@ -220,18 +221,31 @@ async fn append_event(c: &mut Conn<'_>, event: &NewEvent) -> DomainResult<()> {
     let payload = serde_json::to_string(&event.subject).map_err(DomainError::internal)?;
     let id = c
         .query_int(
-            "INSERT INTO events (event_type, topic, subject_id, occurred_at, payload) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO events (event_type, topic, subject_id, occurred_at, payload, trace_id) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             &[
                 Arg::Text(event.event_type.as_str()),
                 Arg::Text(&event.topic()),
                 Arg::Text(event.subject.id()),
                 Arg::Int(micros(event.occurred_at)),
                 Arg::Text(&payload),
+                Arg::OptText(event.trace_id.as_deref()),
             ],
         )
         .await?;
-    // The outbox: the webhook fan-out job commits (or not) with the event itself.
-    jobs::enqueue_fanout(c, id, &event.subject.topics(), event.occurred_at).await
+    // The outbox: the webhook fan-out job commits (or not) with the event itself, and carries
+    // the event's trace id so its deliveries continue the same trace.
+    jobs::enqueue_fanout(c, id, &event.subject.topics(), event.occurred_at, event.trace_id.as_deref()).await
+}
+
+/// Appends a change's event and its audit record inside the caller's transaction.
+async fn append_change(
+    c: &mut Conn<'_>,
+    event: &NewEvent,
+    audit: &crate::domain::audit::AuditRecord,
+) -> DomainResult<()> {
+    append_event(c, event).await?;
+    audit::append_audit(c, audit).await
 }
 
 /// The file of a `sqlite://path[?options]` URL, its directory created if needed.

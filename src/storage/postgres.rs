@@ -108,10 +108,10 @@ impl Row for PgRow {
     fn text(&self, i: usize) -> DomainResult<String> {
         column(self, i)
     }
-    fn opt_blob(&self, i: usize) -> DomainResult<Option<Vec<u8>>> {
+    fn opt_text(&self, i: usize) -> DomainResult<Option<String>> {
         column(self, i)
     }
-    fn opt_text(&self, i: usize) -> DomainResult<Option<String>> {
+    fn opt_blob(&self, i: usize) -> DomainResult<Option<Vec<u8>>> {
         column(self, i)
     }
 }

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 
 use super::sql::{Arg, Conn, Row};
 use super::users::missing_or_stale;
-use super::{Cached, SqlStore, append_event, micros, opt_time, time};
+use super::{Cached, SqlStore, append_change, micros, opt_time, time};
+use crate::domain::audit::AuditRecord;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::events::NewEvent;
 use crate::domain::page::PageRequest;
@@ -53,8 +54,8 @@ async fn write_tags(c: &mut Conn<'_>, post: &Post, replace: bool) -> DomainResul
 
 #[async_trait]
 impl PostRepo for SqlStore {
-    async fn insert(&self, post: &Post, event: &NewEvent) -> DomainResult<()> {
-        let (p, event) = (post.clone(), event.clone());
+    async fn insert(&self, post: &Post, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()> {
+        let (p, event, audit) = (post.clone(), event.clone(), audit.clone());
         self.write_events(move |c| {
             Box::pin(async move {
                 c.exec(
@@ -76,7 +77,7 @@ impl PostRepo for SqlStore {
                 .await
                 .map_err(|e| e.user_gone_or("the author no longer exists"))?;
                 write_tags(c, &p, false).await?;
-                append_event(c, &event).await
+                append_change(c, &event, &audit).await
             })
         })
         .await?;
@@ -107,8 +108,14 @@ impl PostRepo for SqlStore {
         Ok(post)
     }
 
-    async fn update(&self, post: &Post, expected_version: i64, event: &NewEvent) -> DomainResult<()> {
-        let (p, event) = (post.clone(), event.clone());
+    async fn update(
+        &self,
+        post: &Post,
+        expected_version: i64,
+        event: &NewEvent,
+        audit: &AuditRecord,
+    ) -> DomainResult<()> {
+        let (p, event, audit) = (post.clone(), event.clone(), audit.clone());
         let written = self
             .write_events(move |c| {
                 Box::pin(async move {
@@ -133,7 +140,7 @@ impl PostRepo for SqlStore {
                         return Err(missing_or_stale(c, "posts", &p.id).await);
                     }
                     write_tags(c, &p, true).await?;
-                    append_event(c, &event).await
+                    append_change(c, &event, &audit).await
                 })
             })
             .await;
@@ -144,15 +151,15 @@ impl PostRepo for SqlStore {
         written
     }
 
-    async fn delete(&self, post: &Post, event: &NewEvent) -> DomainResult<()> {
-        let (id, event) = (post.id.clone(), event.clone());
+    async fn delete(&self, post: &Post, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()> {
+        let (id, event, audit) = (post.id.clone(), event.clone(), audit.clone());
         self.write_events(move |c| {
             Box::pin(async move {
                 c.exec("DELETE FROM post_tags WHERE post_id = $1", &[Arg::from(&id)]).await?;
                 if c.exec("DELETE FROM posts WHERE id = $1", &[Arg::from(&id)]).await? == 0 {
                     return Err(DomainError::not_found("post"));
                 }
-                append_event(c, &event).await
+                append_change(c, &event, &audit).await
             })
         })
         .await?;

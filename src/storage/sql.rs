@@ -55,8 +55,8 @@ pub(crate) trait Row {
     fn int(&self, i: usize) -> DomainResult<i64>;
     fn opt_int(&self, i: usize) -> DomainResult<Option<i64>>;
     fn text(&self, i: usize) -> DomainResult<String>;
-    fn opt_blob(&self, i: usize) -> DomainResult<Option<Vec<u8>>>;
     fn opt_text(&self, i: usize) -> DomainResult<Option<String>>;
+    fn opt_blob(&self, i: usize) -> DomainResult<Option<Vec<u8>>>;
 }
 
 /// What kind of failure a statement met, for the few callers that answer differently.

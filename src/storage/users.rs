@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 
 use super::sql::{Arg, Conn, Row};
-use super::{Cached, SqlStore, append_event, micros, time};
+use super::{Cached, SqlStore, append_change, append_event, micros, time};
+use crate::domain::audit::AuditRecord;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::events::{EventType, NewEvent};
 use crate::domain::page::PageRequest;
@@ -39,8 +40,8 @@ const EMAIL_TAKEN: &str = "a user with this email already exists";
 
 #[async_trait]
 impl UserRepo for SqlStore {
-    async fn insert(&self, user: &User, event: &NewEvent) -> DomainResult<()> {
-        let (u, event) = (user.clone(), event.clone());
+    async fn insert(&self, user: &User, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()> {
+        let (u, event, audit) = (user.clone(), event.clone(), audit.clone());
         self.write_events(move |c| {
             Box::pin(async move {
                 c.exec(
@@ -60,7 +61,7 @@ impl UserRepo for SqlStore {
                 )
                 .await
                 .map_err(|e| e.unique_or("email", EMAIL_TAKEN))?;
-                append_event(c, &event).await
+                append_change(c, &event, &audit).await
             })
         })
         .await?;
@@ -98,8 +99,14 @@ impl UserRepo for SqlStore {
         self.db.fetch_opt(BY_EMAIL, &[Arg::Text(email_normalized)], to_user).await
     }
 
-    async fn update(&self, user: &User, expected_version: i64, event: &NewEvent) -> DomainResult<()> {
-        let (u, event) = (user.clone(), event.clone());
+    async fn update(
+        &self,
+        user: &User,
+        expected_version: i64,
+        event: &NewEvent,
+        audit: &AuditRecord,
+    ) -> DomainResult<()> {
+        let (u, event, audit) = (user.clone(), event.clone(), audit.clone());
         let written = self
             .write_events(move |c| {
                 Box::pin(async move {
@@ -123,7 +130,7 @@ impl UserRepo for SqlStore {
                     if done == 0 {
                         return Err(missing_or_stale(c, "users", &u.id).await);
                     }
-                    append_event(c, &event).await
+                    append_change(c, &event, &audit).await
                 })
             })
             .await;
@@ -134,15 +141,75 @@ impl UserRepo for SqlStore {
         written
     }
 
-    async fn delete(&self, user: &User, event: &NewEvent) -> DomainResult<()> {
-        let (id, event) = (user.id.clone(), event.clone());
+    async fn update_password(
+        &self,
+        user: &User,
+        expected_version: i64,
+        event: &NewEvent,
+        audit: &AuditRecord,
+    ) -> DomainResult<()> {
+        let (u, event, audit) = (user.clone(), event.clone(), audit.clone());
+        let written = self
+            .write_events(move |c| {
+                Box::pin(async move {
+                    let done = c
+                        .exec(
+                            "UPDATE users SET password_hash = $1, updated_at = $2, version = $3 WHERE id = $4 AND version = $5",
+                            &[
+                                Arg::from(&u.password_hash),
+                                Arg::Int(micros(u.updated_at)),
+                                Arg::Int(u.version),
+                                Arg::from(&u.id),
+                                Arg::Int(expected_version),
+                            ],
+                        )
+                        .await?;
+                    if done == 0 {
+                        return Err(missing_or_stale(c, "users", &u.id).await);
+                    }
+                    let families = c
+                        .query_all(
+                            "SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+                            &[Arg::from(&u.id)],
+                            |row| row.text(0),
+                        )
+                        .await?;
+                    c.exec(
+                        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                        &[Arg::Int(micros(u.updated_at)), Arg::from(&u.id)],
+                    )
+                    .await?;
+                    append_change(c, &event, &audit).await?;
+                    Ok(families)
+                })
+            })
+            .await;
+        match written {
+            Ok(families) => {
+                self.users_cache.written(user);
+                for family in &families {
+                    self.sessions.record(family, true);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.users_cache.forget(&user.id);
+                Err(e)
+            }
+        }
+    }
+
+    async fn delete(&self, user: &User, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()> {
+        let (id, event, audit) = (user.id.clone(), event.clone(), audit.clone());
         let deleted_posts = self
             .write_events(move |c| {
                 Box::pin(async move {
                     let sql = format!("SELECT {} FROM posts WHERE author_id = $1 ORDER BY id", super::posts::COLUMNS);
                     let posts = c.query_all(&sql, &[Arg::from(&id)], super::posts::to_post).await?;
                     for post in &posts {
-                        append_event(c, &NewEvent::post(EventType::PostDeleted, post, event.occurred_at)).await?;
+                        let cascade = NewEvent::post(EventType::PostDeleted, post, event.occurred_at)
+                            .traced(event.trace_id.as_deref());
+                        append_event(c, &cascade).await?;
                     }
                     for table in [
                         "post_tags WHERE post_id IN (SELECT id FROM posts WHERE author_id = $1)",
@@ -155,7 +222,7 @@ impl UserRepo for SqlStore {
                     if c.exec("DELETE FROM users WHERE id = $1", &[Arg::from(&id)]).await? == 0 {
                         return Err(DomainError::not_found("user"));
                     }
-                    append_event(c, &event).await?;
+                    append_change(c, &event, &audit).await?;
                     Ok(posts.into_iter().map(|p| p.id).collect::<Vec<_>>())
                 })
             })

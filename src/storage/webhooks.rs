@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::sql::{Arg, Conn, Failure, Row};
 use super::{SqlStore, micros, time};
+use crate::domain::audit::AuditRecord;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::page::PageRequest;
 use crate::domain::ports::WebhookRepo;
@@ -39,8 +40,8 @@ fn to_delivery(row: &dyn Row) -> DomainResult<WebhookDelivery> {
 
 #[async_trait]
 impl WebhookRepo for SqlStore {
-    async fn insert(&self, hook: &Webhook, secret: &str, cap: usize) -> DomainResult<()> {
-        let (hook, secret) = (hook.clone(), secret.to_string());
+    async fn insert(&self, hook: &Webhook, secret: &str, cap: usize, audit: &AuditRecord) -> DomainResult<()> {
+        let (hook, secret, audit) = (hook.clone(), secret.to_string(), audit.clone());
         self.db
             .write(move |c| {
                 Box::pin(async move {
@@ -75,7 +76,7 @@ impl WebhookRepo for SqlStore {
                         )
                         .await?;
                     }
-                    Ok(())
+                    super::audit::append_audit(c, &audit).await
                 })
             })
             .await
@@ -98,14 +99,18 @@ impl WebhookRepo for SqlStore {
             .await
     }
 
-    async fn delete(&self, id: &str) -> DomainResult<bool> {
-        let id = id.to_string();
+    async fn delete(&self, id: &str, audit: &AuditRecord) -> DomainResult<bool> {
+        let (id, audit) = (id.to_string(), audit.clone());
         self.db
             .write(move |c| {
                 Box::pin(async move {
                     c.exec("DELETE FROM webhook_deliveries WHERE webhook_id = $1", &[Arg::from(&id)]).await?;
                     c.exec("DELETE FROM webhook_topics WHERE webhook_id = $1", &[Arg::from(&id)]).await?;
-                    Ok(c.exec("DELETE FROM webhooks WHERE id = $1", &[Arg::from(&id)]).await? > 0)
+                    let deleted = c.exec("DELETE FROM webhooks WHERE id = $1", &[Arg::from(&id)]).await? > 0;
+                    if deleted {
+                        super::audit::append_audit(c, &audit).await?;
+                    }
+                    Ok(deleted)
                 })
             })
             .await

@@ -709,3 +709,29 @@ fn the_graphql_schema_module_has_no_web_framework_dependency() {
         assert!(!text.contains("axum"), "{} must not depend on axum; mount it in graphql/mod.rs", path.display());
     }
 }
+
+#[tokio::test]
+async fn a_document_that_already_ran_still_refuses_bad_variables_and_deep_nesting_the_same_way() {
+    let app = spawn_app_with(crate::helpers::Store::Sqlite, |s| s.graphql_max_depth = 5).await.unwrap();
+    let alice = app.member("alice").await;
+    let post = app.published_post(&alice, "Public").await;
+    let q = "query($id: ID!, $n: Int) { post(id: $id) { title author { posts(first: $n) { edges { cursor } } } } }";
+    let first_bad = app.gql(Some(&alice.token), q, json!({"id": 5, "n": "many"})).await;
+    for _ in 0..2 {
+        let (status, body) = app.gql(Some(&alice.token), q, json!({"id": post["id"], "n": 1})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["data"]["post"]["title"], "Public", "{body}");
+    }
+    // The document is now known valid: values are still checked per request.
+    let again_bad = app.gql(Some(&alice.token), q, json!({"id": 5, "n": "many"})).await;
+    assert_eq!(first_bad.0, again_bad.0);
+    assert!(again_bad.1["data"].is_null(), "{}", again_bad.1);
+    assert_eq!(code(&again_bad.1, 0), code(&first_bad.1, 0), "{} vs {}", first_bad.1, again_bad.1);
+    assert!(!code(&again_bad.1, 0).is_empty());
+    // Depth is a property of the document and stays enforced.
+    let deep = "query($id: ID!) { post(id: $id) { author { posts { edges { node { author { name } } } } } } }";
+    for _ in 0..2 {
+        let (_, body) = app.gql(Some(&alice.token), deep, json!({"id": post["id"]})).await;
+        assert!(body["data"].is_null() && !body["errors"].as_array().is_none_or(Vec::is_empty), "{body}");
+    }
+}

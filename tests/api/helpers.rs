@@ -93,9 +93,27 @@ pub async fn spawn_sibling(app: &TestApp, tweak: impl FnOnce(&mut Settings)) -> 
     Some(start(settings, None).await)
 }
 
+/// Stops `app` and starts a new server on its store, its data directory and its address, as a
+/// restart of the process would (the JWT secret is the test one, as a deployment's would be).
+pub async fn restart(mut app: TestApp, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    app.shutdown.trigger();
+    if let Some(server) = app.server.take() {
+        let _ = server.await;
+    }
+    let mut settings = test_settings();
+    settings.database_url = app.database_url.clone();
+    if let Some(dir) = &app.dir {
+        settings.data_dir = dir.clone();
+    }
+    settings.bind = app.addr.to_string();
+    tweak(&mut settings);
+    let dir = app.dir.take();
+    start(settings, dir).await
+}
+
 async fn start(settings: Settings, dir: Option<PathBuf>) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        polyport::telemetry::init(polyport::config::LogFormat::Pretty, &settings.log);
+        polyport::telemetry::init(polyport::config::LogFormat::Pretty, &settings.log, None);
     }
     let database_url = settings.database_url.clone();
     let app = polyport::Application::build(settings).await.expect("the app builds");
@@ -206,7 +224,11 @@ impl TestApp {
         let user = self
             .core
             .users
-            .create(RegisterUser { email: email.clone(), name: name.into(), password: PASSWORD.into() }, role)
+            .create(
+                RegisterUser { email: email.clone(), name: name.into(), password: PASSWORD.into() },
+                role,
+                &Default::default(),
+            )
             .await
             .expect("user created");
         self.login_as(user.id, email).await

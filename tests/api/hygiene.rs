@@ -82,6 +82,19 @@ async fn the_openapi_document_describes_every_route_and_the_docs_work_offline() 
         assert!(spec["paths"].get(path).is_some(), "{path} missing");
     }
     assert!(spec["components"]["schemas"].get("ErrorBody").is_some());
+    // The event stream and its token are documented with the rest.
+    let events = &spec["paths"]["/api/v1/events"]["get"];
+    assert_eq!(events["operationId"], "subscribeEvents");
+    assert!(events["responses"]["200"]["content"].get("text/event-stream").is_some(), "{events}");
+    let security: Vec<String> = events["security"].as_array().unwrap().iter().map(|s| s.to_string()).collect();
+    assert!(security.contains(&"{\"stream_token\":[]}".to_string()), "{security:?}");
+    assert_eq!(spec["components"]["securitySchemes"]["stream_token"]["in"], "query");
+    let token = &spec["paths"]["/api/v1/events/token"]["post"];
+    assert_eq!(token["operationId"], "createStreamToken");
+    assert_eq!(
+        token["responses"]["201"]["content"]["application/json"]["schema"]["required"],
+        json!(["token", "expires_in"])
+    );
     let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     let html = docs.text().await.unwrap();
@@ -130,6 +143,38 @@ async fn openapi_names_each_operation_canonically_and_states_who_may_call_it_as_
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), count, "operationIds are unique: {ids:?}");
+    // Every operation answers some 2xx, every reference resolves, every security requirement
+    // names a declared scheme: what generators (openapi-typescript, schemathesis) rely on.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&spec, &mut all);
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(spec["components"]["schemas"].get(name).is_some(), "{r} does not resolve");
+    }
+    let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let statuses = op["responses"].as_object().unwrap();
+            assert!(statuses.keys().any(|s| s.starts_with('2')), "{method} {path} has no 2xx answer");
+            for requirement in op["security"].as_array().unwrap() {
+                for scheme in requirement.as_object().unwrap().keys() {
+                    assert!(schemes.contains_key(scheme), "{method} {path}: undeclared scheme {scheme}");
+                }
+            }
+        }
+    }
     for id in &ids {
         assert!(
             ["login", "refreshToken", "logout", "register", "me", "getUser", "listUsers", "updateUser", "deleteUser"]
@@ -138,7 +183,8 @@ async fn openapi_names_each_operation_canonically_and_states_who_may_call_it_as_
                     .contains(&id.as_str())
                 || ["unpublishPost", "deletePost", "createApiKey", "listApiKeys", "revokeApiKey"]
                     .contains(&id.as_str())
-                || ["createWebhook", "listWebhooks", "deleteWebhook", "listWebhookDeliveries"].contains(&id.as_str()),
+                || ["createWebhook", "listWebhooks", "deleteWebhook", "listWebhookDeliveries"].contains(&id.as_str())
+                || ["subscribeEvents", "createStreamToken", "listAuditEntries"].contains(&id.as_str()),
             "{id} is not a canonical operation name"
         );
     }

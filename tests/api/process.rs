@@ -146,7 +146,7 @@ fn development_generates_and_keeps_a_private_jwt_secret() {
 }
 
 #[tokio::test]
-async fn json_logs_carry_the_request_id_and_sigterm_exits_zero() {
+async fn json_logs_carry_the_request_id_and_trace_id_and_sigterm_exits_zero() {
     let dir = temp_dir();
     let mut cmd = binary(&dir);
     cmd.env("POLYPORT_JWT_SECRET", SECRET).env("POLYPORT_LOG_FORMAT", "json").env("POLYPORT_LOG", "info");
@@ -154,6 +154,7 @@ async fn json_logs_carry_the_request_id_and_sigterm_exits_zero() {
     let r = reqwest::Client::new()
         .post(format!("{base}/api/v1/auth/login"))
         .header("x-request-id", "trace-me-42")
+        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
         .json(&json!({"email": "nobody@example.com", "password": "wrong password!!"}))
         .send()
         .await
@@ -168,6 +169,7 @@ async fn json_logs_carry_the_request_id_and_sigterm_exits_zero() {
         let outer = &line["spans"][0];
         assert_eq!(outer["name"], "request", "{line}");
         assert_eq!(outer["request_id"], "trace-me-42", "{line}");
+        assert_eq!(outer["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "the client's trace id: {line}");
         assert!(line["level"].is_string() && line["timestamp"].is_string());
     }
     let _ = std::fs::remove_dir_all(dir);

@@ -1,4 +1,6 @@
-//! The README stays true: its tour runs against a live server, and it documents every setting.
+//! The README stays true: its tour and its curl try-it blocks run against a live server, the
+//! other try-it blocks are where `.ci/examples.sh` finds them, and its settings table matches
+//! `src/config.rs` (every flag, variable and default).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -27,6 +29,48 @@ fn tour(readme: &str) -> (String, String) {
     let (script, after) = fenced_block(&lines, heading, "```sh").expect("a ```sh block follows `## Tour`");
     let (sample, _) = fenced_block(&lines, after, "```text").expect("a ```text sample output follows the tour");
     (script, sample)
+}
+
+/// The try-it blocks, in README order: (name, script). Each is the ```sh block right after a
+/// `<!-- try-it: NAME -->` line (`.ci/examples.sh` extracts them the same way).
+fn try_it_blocks(readme: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut blocks = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(name) = line.trim().strip_prefix("<!-- try-it: ").and_then(|r| r.strip_suffix(" -->")) else {
+            continue;
+        };
+        assert_eq!(lines.get(i + 1).map(|l| l.trim_end()), Some("```sh"), "a ```sh block follows try-it {name}");
+        let (script, _) = fenced_block(&lines, i + 1, "```sh").expect("the block is closed");
+        blocks.push((name.to_string(), script));
+    }
+    blocks
+}
+
+/// Runs `script` with bash against `base`, within `limit`; its stdout, or a panic with both streams.
+async fn run_bash(script: String, base: &str, limit: Duration) -> String {
+    let child = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("BASE", base)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bash starts");
+    let pid = child.id();
+    let waited = tokio::time::timeout(limit, tokio::task::spawn_blocking(move || child.wait_with_output())).await;
+    let output = match waited {
+        Ok(joined) => joined.expect("the waiting thread finishes").expect("the output is collected"),
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("the script did not finish within {limit:?}");
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the script failed ({}).\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
+    stdout
 }
 
 /// Text before the first `:` of a line: the label the tour prints for each step.
@@ -106,6 +150,35 @@ async fn the_readme_tour_runs_against_a_live_server() {
     assert_eq!(sample_labels, printed_labels, "the README's sample output drifted from what the tour prints");
 }
 
+#[tokio::test]
+async fn the_readme_try_it_blocks_for_curl_run_against_a_live_server_and_every_protocol_has_one() {
+    let blocks = try_it_blocks(&readme());
+    let names: Vec<&str> = blocks.iter().map(|(n, _)| n.as_str()).collect();
+    // `.ci/examples.sh` runs all of them in this order; these three need only bash, curl and python3.
+    assert_eq!(names, ["sign-in", "graphql", "sse", "ws", "grpcurl", "soap", "grpc-web"]);
+    let script: String = blocks
+        .iter()
+        .filter(|(n, _)| ["sign-in", "graphql", "sse"].contains(&n.as_str()))
+        .map(|(_, s)| s.as_str())
+        .collect();
+    let app = spawn_app().await;
+    let out = run_bash(script, &app.base, Duration::from_secs(60)).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("signed in as "), "{out}");
+    let created: serde_json::Value = serde_json::from_str(lines[1]).expect("the mutation answers JSON");
+    let post = &created["data"]["createPost"];
+    assert_eq!((post["title"].as_str(), post["status"].as_str()), (Some("Hello, GraphQL"), Some("DRAFT")), "{out}");
+    assert_eq!(post["author"]["name"], "Try");
+    let listed: serde_json::Value = serde_json::from_str(lines[2]).expect("the query answers JSON");
+    assert!(listed["data"]["posts"]["edges"].is_array() && listed.get("errors").is_none(), "{out}");
+    // The SSE stream replayed the post's creation with its event id, then ran until curl stopped it.
+    let stream = lines[3..].join("\n");
+    assert!(stream.contains("retry:"), "{stream}");
+    assert!(stream.contains("event: post.created"), "{stream}");
+    assert!(stream.contains(&format!("\"id\":\"{}\"", post["id"].as_str().unwrap())), "{stream}");
+    assert!(stream.lines().any(|l| l.strip_prefix("id: ").is_some_and(|id| id.parse::<u64>().is_ok())), "{stream}");
+}
+
 #[test]
 fn the_readme_opens_with_run_and_test_and_documents_every_setting() {
     let readme = readme();
@@ -138,4 +211,36 @@ fn the_readme_opens_with_run_and_test_and_documents_every_setting() {
         }
     }
     assert!(missing.is_empty(), "README.md does not document: {missing:?}");
+
+    // The settings table: one row per setting, with its variable and clap's default.
+    let rows: Vec<Vec<&str>> = lines
+        .iter()
+        .filter(|l| l.starts_with("| `--"))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    let mut wrong = Vec::new();
+    for arg in cli.get_arguments().filter(|a| a.get_env().is_some()) {
+        let flag = format!("`--{}`", arg.get_long().unwrap());
+        let env = format!("`{}`", arg.get_env().unwrap().to_str().unwrap());
+        let Some(row) = rows.iter().find(|r| r[0] == flag) else {
+            wrong.push(format!("{flag}: no row in the settings table"));
+            continue;
+        };
+        if row[1] != env {
+            wrong.push(format!("{flag}: environment {} in the README, {env} in config.rs", row[1]));
+        }
+        if let Some(default) = arg.get_default_values().first() {
+            let want = format!("`{}`", default.to_str().unwrap());
+            if row[2] != want {
+                wrong.push(format!("{flag}: default {} in the README, {want} in config.rs", row[2]));
+            }
+        }
+    }
+    let settings: Vec<String> = cli.get_arguments().filter_map(|a| a.get_long()).map(|l| format!("`--{l}`")).collect();
+    for row in &rows {
+        if !settings.contains(&row[0].to_string()) {
+            wrong.push(format!("{}: in the README's table, not a setting", row[0]));
+        }
+    }
+    assert!(wrong.is_empty(), "the settings table drifted from src/config.rs: {wrong:#?}");
 }

@@ -2,9 +2,11 @@
 
 use chrono::{Duration, Utc};
 use polyport::domain::ErrorCode;
+use polyport::domain::audit::AuditRecord;
 use polyport::domain::credentials::RefreshToken;
 use polyport::domain::events::{EventType, NewEvent};
 use polyport::domain::page::PageRequest;
+use polyport::domain::policy::Actor;
 use polyport::domain::ports::PostVisibility;
 use polyport::domain::ports::{IdempotencyClaim, SavedOutcome};
 use polyport::domain::post::{PostFilter, PostStatus};
@@ -27,11 +29,12 @@ async fn a_stale_version_is_a_mismatch_and_a_missing_row_is_not_found(app: TestA
     user.name = "changed".into();
     user.version = 3;
     let event = NewEvent::user(EventType::UserUpdated, &user, Utc::now());
-    let stale = repo.update(&user, 2, &event).await.unwrap_err();
+    let audit = AuditRecord::new(&Default::default(), &Actor::Anonymous, "user.updated", None, Utc::now());
+    let stale = repo.update(&user, 2, &event, &audit).await.unwrap_err();
     assert_eq!(stale.code, ErrorCode::Conflict);
     assert!(stale.version_mismatch);
     user.id = "missing".into();
-    assert_eq!(repo.update(&user, 1, &event).await.unwrap_err().code, ErrorCode::NotFound);
+    assert_eq!(repo.update(&user, 1, &event, &audit).await.unwrap_err().code, ErrorCode::NotFound);
 }
 
 async fn a_refresh_token_rotates_exactly_once(app: TestApp) {

@@ -375,6 +375,8 @@ on_both_stores_with!(
     a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt_after_backing_off,
     events_the_owner_may_not_read_are_not_delivered,
     webhooks_are_capped_per_user_and_listed_to_their_owner_only,
+    a_delivery_continues_the_trace_of_the_request_that_caused_its_event,
+    registering_and_deleting_a_webhook_is_audited_in_the_same_transaction,
 );
 
 on_both_stores_with!(
@@ -384,6 +386,84 @@ on_both_stores_with!(
     },
     a_job_that_keeps_failing_is_dead_after_the_configured_attempts_and_metrics_say_so,
 );
+
+/// The event's trace id (from the request's `traceparent`) is stored with the fan-out job and
+/// sent on every delivery attempt, each with a span id of its own.
+async fn a_delivery_continues_the_trace_of_the_request_that_caused_its_event(app: TestApp) {
+    let receiver = Receiver::start(1).await;
+    let ada = app.member("ada").await;
+    register(&app, &ada.token, &receiver.url, &["posts"]).await;
+    let (traceparent, trace_id) = crate::audit::traceparent(0x5a);
+    let r = app
+        .req(reqwest::Method::POST, "/posts", Some(&ada.token))
+        .header("traceparent", &traceparent)
+        .json(&json!({"title": "traced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let post_id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(crate::audit::event_trace(&app, "post.created", &post_id).await.as_deref(), Some(trace_id.as_str()));
+    // The first attempt fails, so the retry shows the trace survives the queue too.
+    let hits = receiver.wait_until("the first attempt and its retry", |h| h.len() >= 2).await;
+    let mut spans = Vec::new();
+    for hit in &hits[..2] {
+        let parts: Vec<String> = hit.header("traceparent").split('-').map(str::to_string).collect();
+        assert_eq!(parts.len(), 4, "{parts:?}");
+        assert_eq!(parts[1], trace_id, "the event's trace id");
+        assert_ne!(parts[2], "00f067aa0ba902b7", "a span of its own, not the client's");
+        spans.push(parts[2].clone());
+    }
+    assert_ne!(spans[0], spans[1], "each attempt is a new span");
+}
+
+/// Registering and deleting are state changes: each is audited (who, protocol, trace) in the
+/// write's own transaction, and a webhook whose entry cannot be written is not registered.
+async fn registering_and_deleting_a_webhook_is_audited_in_the_same_transaction(app: TestApp) {
+    use crate::audit::{entries, raw_count, raw_exec};
+    let admin = app.with_role("admin", polyport::domain::user::Role::Admin).await;
+    let ada = app.member("ada").await;
+    let (traceparent, trace_id) = crate::audit::traceparent(0x5b);
+    let r = app
+        .req(reqwest::Method::POST, "/webhooks", Some(&ada.token))
+        .header("traceparent", &traceparent)
+        .json(&json!({"url": "http://127.0.0.1:9/hook", "topics": ["posts"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body = r.json::<Value>().await.unwrap();
+    let (hook, secret) = (body["id"].as_str().unwrap(), body["secret"].as_str().unwrap());
+    let created = entries(&app, &admin, &format!("action=webhook.created&target=webhook:{hook}")).await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["actor_id"], ada.id.as_str());
+    assert_eq!(created[0]["protocol"], "rest");
+    assert_eq!(created[0]["outcome"], "success");
+    assert_eq!(created[0]["trace_id"], trace_id.as_str());
+    assert!(!created[0].to_string().contains(secret), "no secret in the entry");
+
+    // An admin deletes it: the admin is the actor; a second delete (NOT_FOUND) adds nothing.
+    assert_eq!(app.delete(&format!("/webhooks/{hook}"), Some(&admin.token)).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.delete(&format!("/webhooks/{hook}"), Some(&admin.token)).await.status(), StatusCode::NOT_FOUND);
+    let deleted = entries(&app, &admin, &format!("action=webhook.deleted&target=webhook:{hook}")).await;
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert_eq!(deleted[0]["actor_id"], admin.id.as_str());
+
+    let sabotage = if app.database_url.starts_with("sqlite") {
+        "CREATE TRIGGER sabotage BEFORE INSERT ON audit_log WHEN NEW.action = 'webhook.created' \
+         BEGIN SELECT RAISE(ABORT, 'sabotage'); END;"
+    } else {
+        "CREATE FUNCTION sabotage() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF NEW.action = 'webhook.created' THEN RAISE EXCEPTION 'sabotage'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER sabotage BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION sabotage();"
+    };
+    raw_exec(&app, sabotage).await.expect("sabotage installed");
+    let r =
+        app.post("/webhooks", Some(&ada.token), json!({"url": "http://127.0.0.1:9/other", "topics": ["posts"]})).await;
+    assert_error(r, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL").await;
+    assert_eq!(raw_count(&app, "SELECT COUNT(*) FROM webhooks").await, 0, "no webhook");
+    assert_eq!(raw_count(&app, "SELECT COUNT(*) FROM webhook_topics").await, 0, "no topics");
+}
 
 #[tokio::test]
 async fn loopback_private_metadata_and_odd_urls_are_refused_at_registration() {
@@ -435,7 +515,14 @@ async fn a_target_that_turns_private_after_registration_is_refused_at_delivery()
         topics: vec!["posts".into()],
         created_at: chrono::Utc::now(),
     };
-    app.core.deps.webhooks.insert(&hook, "whsec_x", 10).await.unwrap();
+    let record = polyport::domain::audit::AuditRecord::new(
+        &Default::default(),
+        &polyport::domain::policy::Actor::Anonymous,
+        polyport::domain::audit::action::WEBHOOK_CREATED,
+        polyport::domain::audit::target("webhook", &hook.id),
+        chrono::Utc::now(),
+    );
+    app.core.deps.webhooks.insert(&hook, "whsec_x", 10, &record).await.unwrap();
     app.create_post(&ada, "not to loopback", &[]).await;
     let attempts = wait_for_deliveries(&app, &ada.token, &hook.id, 1).await;
     assert_eq!(attempts[0]["succeeded"], false);

@@ -215,9 +215,10 @@ fn names_a_query(body: &[u8]) -> bool {
 }
 
 async fn execute(s: &State, mut batch: BatchRequest, caller: Caller, reply: &Reply) -> Response {
-    if let Err(e) = vet_all(s, &mut batch).await {
-        return reply.refuse_document(e);
-    }
+    let validated = match vet_all(s, &mut batch).await {
+        Ok(validated) => validated,
+        Err(e) => return reply.refuse_document(e),
+    };
     if caller.idempotency_key.is_some()
         && let BatchRequest::Single(r) = &mut batch
         && r.parsed_query().is_ok_and(|doc| root_fields(doc) > 1)
@@ -227,7 +228,7 @@ async fn execute(s: &State, mut batch: BatchRequest, caller: Caller, reply: &Rep
         return reply.refuse(e);
     }
     let replayed = caller.clone();
-    let (status, body) = run(s, batch, caller, reply).await;
+    let (status, body) = run(s, batch, caller, reply, validated).await;
     let mut response = reply.body(status, body);
     if replayed.was_replayed() {
         response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -236,18 +237,36 @@ async fn execute(s: &State, mut batch: BatchRequest, caller: Caller, reply: &Rep
 }
 
 /// Parsed documents by query text: clients send the same few operations over and over, and
-/// parsing is the costliest step of a small query. Bounded; cleared when full. Only documents
-/// that passed `vet` are kept.
+/// parsing and validating are the costliest steps of a small query. Bounded; cleared when full.
+/// Only documents that passed `vet` are kept; one that has also passed the engine's full
+/// validation once (it executed) is marked so, and later requests with it run on the schema
+/// that only re-checks what depends on the request (depth, complexity, variables' values at
+/// execution).
 #[derive(Default)]
-pub struct DocumentCache(std::sync::Mutex<std::collections::HashMap<String, ExecutableDocument>>);
+pub struct DocumentCache(std::sync::Mutex<std::collections::HashMap<String, Cached>>);
+
+#[derive(Clone)]
+struct Cached {
+    doc: ExecutableDocument,
+    validated: bool,
+}
 
 const CACHED_DOCUMENTS: usize = 512;
 const CACHED_QUERY_BYTES: usize = 8 * 1024;
 
 impl DocumentCache {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Cached>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Parses (or finds) the request's document and vets its expanded size before the engine
-    /// sees it. Long documents are parsed on the blocking pool, off the request threads.
-    async fn vet(&self, request: &mut GqlRequest, limits: &super::schema::GraphqlSettings) -> Result<(), DomainError> {
+    /// sees it; true when the document already passed the engine's full validation. Long
+    /// documents are parsed on the blocking pool, off the request threads.
+    async fn vet(
+        &self,
+        request: &mut GqlRequest,
+        limits: &super::schema::GraphqlSettings,
+    ) -> Result<bool, DomainError> {
         if request.query.trim().is_empty() {
             return Err(DomainError::invalid(
                 "no query: send one as GET /graphql?query=... or POST /graphql {\"query\": ...}",
@@ -255,10 +274,10 @@ impl DocumentCache {
             .with_detail("query", "missing"));
         }
         let cacheable = request.query.len() <= CACHED_QUERY_BYTES;
-        let cached = cacheable.then(|| self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&request.query).cloned());
-        if let Some(Some(doc)) = cached {
+        let cached = if cacheable { self.map().get(&request.query).cloned() } else { None };
+        if let Some(Cached { doc, validated }) = cached {
             request.set_parsed_query(doc);
-            return Ok(());
+            return Ok(validated);
         }
         let doc = if cacheable {
             parse(&request.query)?
@@ -268,14 +287,21 @@ impl DocumentCache {
         };
         vet(&doc, limits)?;
         if cacheable {
-            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let mut map = self.map();
             if map.len() >= CACHED_DOCUMENTS {
                 map.clear();
             }
-            map.insert(request.query.clone(), doc.clone());
+            map.insert(request.query.clone(), Cached { doc: doc.clone(), validated: false });
         }
         request.set_parsed_query(doc);
-        Ok(())
+        Ok(false)
+    }
+
+    /// Records that `query` passed the engine's full validation.
+    fn validated(&self, query: &str) {
+        if let Some(cached) = self.map().get_mut(query) {
+            cached.validated = true;
+        }
     }
 }
 
@@ -286,8 +312,9 @@ fn prepare(s: &State, request: GqlRequest, caller: &Caller) -> GqlRequest {
     if introspect { request } else { request.disable_introspection() }
 }
 
-/// Vets every document of the request; one refused document refuses the whole request.
-async fn vet_all(s: &State, batch: &mut BatchRequest) -> Result<(), DomainError> {
+/// Vets every document of the request; one refused document refuses the whole request. True
+/// when the request is one document that already passed full validation.
+async fn vet_all(s: &State, batch: &mut BatchRequest) -> Result<bool, DomainError> {
     let limits = &s.shared.graphql;
     match batch {
         BatchRequest::Single(r) => s.documents.vet(r, limits).await,
@@ -295,18 +322,29 @@ async fn vet_all(s: &State, batch: &mut BatchRequest) -> Result<(), DomainError>
             for r in rs {
                 s.documents.vet(r, limits).await?;
             }
-            Ok(())
+            Ok(false)
         }
     }
 }
 
 /// Executes; answers the status and the body.
-async fn run(s: &State, batch: BatchRequest, caller: Caller, reply: &Reply) -> (StatusCode, Vec<u8>) {
-    let batch = match batch {
-        BatchRequest::Single(r) => BatchRequest::Single(prepare(s, r, &caller)),
-        BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| prepare(s, r, &caller)).collect()),
+async fn run(s: &State, batch: BatchRequest, caller: Caller, reply: &Reply, validated: bool) -> (StatusCode, Vec<u8>) {
+    let mut response = match batch {
+        BatchRequest::Single(r) => {
+            let query = (!validated).then(|| r.query.clone());
+            let engine = if validated { &s.revalidating } else { &s.schema };
+            let response = engine.execute(prepare(s, r, &caller)).await;
+            if let Some(query) = query
+                && response.data != async_graphql::Value::Null
+            {
+                s.documents.validated(&query);
+            }
+            BatchResponse::Single(response)
+        }
+        BatchRequest::Batch(rs) => {
+            s.schema.execute_batch(BatchRequest::Batch(rs.into_iter().map(|r| prepare(s, r, &caller)).collect())).await
+        }
     };
-    let mut response = s.schema.execute_batch(batch).await;
     let status = match &mut response {
         BatchResponse::Single(r) => {
             normalize(&mut r.errors);

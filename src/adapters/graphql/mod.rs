@@ -9,6 +9,7 @@ mod http;
 pub mod schema;
 mod ws;
 
+use async_graphql::ValidationMode;
 use axum::Router;
 use axum::routing::get;
 
@@ -21,16 +22,20 @@ use crate::adapters::Shared;
 struct State {
     shared: Shared,
     schema: schema::AppSchema,
+    /// The same schema for documents that already passed full validation (see
+    /// `http::DocumentCache`).
+    revalidating: schema::AppSchema,
     sdl: std::sync::Arc<str>,
     documents: std::sync::Arc<http::DocumentCache>,
 }
 
 pub fn routes(shared: Shared) -> Router {
-    let schema = schema::build(shared.clone(), &shared.graphql);
+    let schema = schema::build(shared.clone(), &shared.graphql, ValidationMode::Strict);
+    let revalidating = schema::build(shared.clone(), &shared.graphql, ValidationMode::Fast);
     Router::new()
         .route("/graphql", get(http::get).post(http::post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/graphql/schema.graphql", get(http::sdl))
         .route("/graphql/assets/{name}", get(graphiql::asset))
-        .with_state(State { shared, sdl: schema.sdl().into(), schema, documents: Default::default() })
+        .with_state(State { shared, sdl: schema.sdl().into(), schema, revalidating, documents: Default::default() })
 }

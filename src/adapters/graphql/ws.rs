@@ -63,6 +63,7 @@ pub async fn upgrade(
         Err(e) => return ApiError(e).into_response(),
     };
     let max = s.shared.stream_settings.ws_max_message_bytes;
+    let trace = request_id::trace().unwrap_or_else(crate::platform::trace::TraceContext::root);
     ws.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(1024)
         .write_buffer_size(0)
@@ -70,7 +71,12 @@ pub async fn upgrade(
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| {
-            request_id::scope(request_id::accept_or_generate(None), run(socket, s, protocol, ip, slot))
+            request_id::scope_with(
+                request_id::accept_or_generate(None),
+                "graphql",
+                trace.child(),
+                run(socket, s, protocol, ip, slot),
+            )
         })
 }
 

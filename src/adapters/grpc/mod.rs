@@ -7,6 +7,7 @@
 //! and streams watch it too. Message size: decoding is capped at the HTTP body limit, after
 //! gzip decompression; over it the call answers RESOURCE_EXHAUSTED (PAYLOAD_TOO_LARGE).
 
+mod audit;
 mod auth;
 mod call;
 mod convert;
@@ -96,9 +97,13 @@ pub fn routes(shared: Shared) -> Router {
     );
     router = mount(
         router,
-        pb::webhook_service_server::WebhookServiceServer::new(grpc)
+        pb::webhook_service_server::WebhookServiceServer::new(grpc.clone())
             .max_decoding_message_size(max)
             .accept_compressed(GZIP),
+    );
+    router = mount(
+        router,
+        pb::audit_service_server::AuditServiceServer::new(grpc).max_decoding_message_size(max).accept_compressed(GZIP),
     );
     router = mount(router, reflection().build_v1().expect("the descriptor set is valid"));
     router = mount(router, reflection().build_v1alpha().expect("the descriptor set is valid"));
@@ -108,13 +113,14 @@ pub fn routes(shared: Shared) -> Router {
 
 /// SERVING until draining starts (SIGTERM), NOT_SERVING from then on.
 async fn report_health(shared: Shared, health: tonic_health::server::HealthReporter) {
-    const NAMES: [&str; 6] = [
+    const NAMES: [&str; 7] = [
         "",
         "polyport.v1.AuthService",
         "polyport.v1.UserService",
         "polyport.v1.PostService",
         "polyport.v1.EventService",
         "polyport.v1.WebhookService",
+        "polyport.v1.AuditService",
     ];
     for name in NAMES {
         health.set_service_status(name, tonic_health::ServingStatus::Serving).await;

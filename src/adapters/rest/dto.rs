@@ -506,9 +506,78 @@ impl From<crate::domain::webhook::WebhookDelivery> for WebhookDeliveryOut {
     }
 }
 
+/// One audit log entry. It holds no secret: ids, the action, its target and how it ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryOut {
+    /// Increasing with time of appending.
+    pub id: String,
+    pub at: DateTime<Utc>,
+    /// The user who acted (null for anonymous attempts, such as a failed login).
+    pub actor_id: Option<String>,
+    /// The API key the actor used, if any.
+    pub actor_key_id: Option<String>,
+    /// `rest`, `graphql`, `grpc`, `soap`, `websocket`, `sse`, `cli` or `internal`.
+    pub protocol: String,
+    pub request_id: String,
+    /// W3C trace id (32 hex digits) of the request.
+    pub trace_id: Option<String>,
+    /// For example `post.created`, `user.role_changed`, `auth.login`.
+    pub action: String,
+    /// `user:<id>`, `post:<id>`, `api_key:<id>`, `webhook:<id>`, `session:<id>` or `email:<address>`.
+    pub target: Option<String>,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    pub client_ip: Option<String>,
+}
+
+impl From<crate::domain::audit::AuditEntry> for AuditEntryOut {
+    fn from(e: crate::domain::audit::AuditEntry) -> Self {
+        Self {
+            id: e.id.to_string(),
+            at: e.at,
+            actor_id: e.actor_id,
+            actor_key_id: e.actor_key_id,
+            protocol: e.protocol,
+            request_id: e.request_id,
+            trace_id: e.trace_id,
+            action: e.action,
+            target: e.target,
+            outcome: e.outcome.as_str().to_string(),
+            client_ip: e.client_ip,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookDeliveryList {
     pub data: Vec<WebhookDeliveryOut>,
     pub next_cursor: Option<String>,
     pub has_more: bool,
+}
+
+/// A page of audit log entries, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditLogList {
+    pub data: Vec<AuditEntryOut>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+/// Audit log filters (all given ones must hold) and the page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditLogParams {
+    /// Only entries of this acting user.
+    pub actor_id: Option<String>,
+    /// Only this action (`post.created`, `auth.login`, ...).
+    pub action: Option<String>,
+    /// Only this target (`post:<id>`, `user:<id>`, ...).
+    pub target: Option<String>,
+    /// Only entries at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// Page size (see the domain's page rule).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! The REST/JSON adapter under `/api/v1`.
 
 mod api_keys;
+mod audit;
 mod auth;
 pub mod dto;
 pub mod error;
@@ -40,6 +41,7 @@ pub fn routes(shared: Shared) -> Router {
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/{id}", delete(webhooks::delete))
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/audit-log", get(audit::list))
         .fallback(|| async { ApiError(DomainError::not_found("route")) })
         .layer(from_fn_with_state(shared.clone(), middleware::gate))
         .with_state(shared);

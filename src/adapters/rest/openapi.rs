@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::dto::*;
 use super::error::{ErrorBody, ErrorObject, FieldIssueBody};
-use super::{api_keys, auth, posts, users, webhooks};
+use super::{api_keys, audit, auth, posts, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,10 +20,11 @@ use super::{api_keys, auth, posts, users, webhooks};
         posts::list, posts::create, posts::get, posts::update, posts::delete, posts::publish, posts::unpublish,
         api_keys::list, api_keys::create, api_keys::revoke,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
+        audit::list,
     ),
     components(schemas(ErrorBody, ErrorObject, FieldIssueBody, RoleDto, StatusDto)),
     modifiers(&CommonResponses),
-    tags((name = "auth"), (name = "users"), (name = "posts"), (name = "api-keys"), (name = "webhooks")),
+    tags((name = "auth"), (name = "users"), (name = "posts"), (name = "api-keys"), (name = "webhooks"), (name = "audit")),
 )]
 pub struct ApiDoc;
 
@@ -128,5 +129,83 @@ impl Modify for CommonResponses {
                 }
             }
         }
+        components.add_security_scheme(
+            "stream_token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "access_token",
+                "A stream token from `POST /api/v1/events/token` (EventSource cannot send headers; an access token in a URL is refused).",
+            ))),
+        );
+        add_event_operations(doc);
+    }
+}
+
+/// An error response in the one envelope.
+fn error_response(description: &str) -> serde_json::Value {
+    serde_json::json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    })
+}
+
+/// `GET /api/v1/events` (the SSE stream) and `POST /api/v1/events/token`, served by the SSE
+/// adapter; described here because they are not JSON handlers.
+fn add_event_operations(doc: &mut Doc) {
+    use serde_json::json;
+    use utoipa::openapi::path::HttpMethod;
+    let error = |status: &str| error_response(ERRORS.iter().find(|(s, _)| *s == status).map_or("", |(_, d)| d));
+    let subscribe = json!({
+        "tags": ["events"],
+        "operationId": "subscribeEvents",
+        "summary": "Stream events (Server-Sent Events)",
+        "description": "A `text/event-stream` that never ends by itself: a `retry:` hint, then one frame per event (`id:` the event id, `event:` its type, `data:` the envelope `{id, type, topic, occurred_at, data}`), and a `: keep-alive` comment after 15 s without a frame. Only events the caller may read at delivery time arrive (anonymous callers: published posts and public profiles). Resume with `Last-Event-ID` (EventSource sends it by itself) or `after`: missed events are replayed from the log first, with no gap and no duplicate. A resume point older than the retention window answers 400 with detail `after`/`expired`.",
+        "parameters": [
+            {"name": "topics", "in": "query", "required": true, "style": "form", "explode": false,
+             "description": "Comma separated: `posts`, `posts/{id}`, `users/{id}`, `users/{id}/posts`.",
+             "schema": {"type": "array", "items": {"type": "string"}, "minItems": 1}},
+            {"name": "after", "in": "query", "required": false,
+             "description": "Resume after this event id.", "schema": {"type": "integer", "format": "int64", "minimum": 0}},
+            {"name": "Last-Event-ID", "in": "header", "required": false,
+             "description": "Resume after this event id (takes precedence over `after`).", "schema": {"type": "string"}}
+        ],
+        "responses": {
+            "200": {"description": "The event stream.", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            "400": error("400"),
+            "401": error("401"),
+            "429": error_response("Rate limited, or too many open streams for this caller (RATE_LIMITED); see Retry-After"),
+            "500": error("500"),
+            "503": error_response("Store unavailable, draining, or the server's stream cap reached (UNAVAILABLE)")
+        },
+        "security": [{}, {"bearer": []}, {"api_key": []}, {"stream_token": []}]
+    });
+    let token = json!({
+        "tags": ["events"],
+        "operationId": "createStreamToken",
+        "summary": "Mint a stream token for EventSource",
+        "description": "A short-lived token acting as the caller, valid only as `access_token` on `GET /api/v1/events`. Takes no body and no `Idempotency-Key` (it issues a credential).",
+        "responses": {
+            "201": {"description": "The stream token.", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["token", "expires_in"],
+                "properties": {
+                    "token": {"type": "string"},
+                    "expires_in": {"type": "integer", "format": "int64", "minimum": 0, "description": "Lifetime in seconds."}
+                }
+            }}}},
+            "401": error("401"),
+            "429": error("429"),
+            "500": error("500"),
+            "503": error("503")
+        },
+        "security": [{"bearer": []}, {"api_key": []}]
+    });
+    for (path, method, op) in
+        [("/api/v1/events", HttpMethod::Get, subscribe), ("/api/v1/events/token", HttpMethod::Post, token)]
+    {
+        let op: Operation = serde_json::from_value(op).expect("the event operations are valid OpenAPI");
+        doc.paths.add_path_operation(path, vec![method], op);
+    }
+    let tags = doc.tags.get_or_insert_with(Vec::new);
+    if !tags.iter().any(|t| t.name == "events") {
+        tags.push(utoipa::openapi::tag::Tag::new("events"));
     }
 }

@@ -40,6 +40,7 @@ pub async fn dispatch(c: Call<'_>) -> DomainResult<(Vec<u8>, bool)> {
         Outcome::Post(post) => response(version, op, |out| writer::post(out, "post", &post)),
         Outcome::Posts(page) => list(version, op, page, |out, p: &Post| writer::post(out, "post", p)),
         Outcome::Done => response(version, op, |_| {}),
+        Outcome::AuditEntries(page) => list(version, op, page, |out, e| writer::audit_entry(out, "entry", e)),
         Outcome::ApiKey(_) | Outcome::ApiKeys(_) => {
             return Err(DomainError::internal(anyhow::anyhow!("SOAP has no API key operations")));
         }
@@ -106,6 +107,15 @@ fn operation(id: OpId, i: &Input<'_>) -> DomainResult<CanonicalOp> {
         OpId::ListWebhooks => CanonicalOp::ListWebhooks,
         OpId::DeleteWebhook => CanonicalOp::DeleteWebhook { id: i.id("id")? },
         OpId::ListWebhookDeliveries => CanonicalOp::ListWebhookDeliveries { id: i.id("id")?, paging: paging() },
+        OpId::ListAuditEntries => CanonicalOp::ListAuditEntries {
+            filter: crate::domain::audit::AuditQuery {
+                actor_id: i.opt("actorId"),
+                action: i.opt("action"),
+                target: i.opt("target"),
+                since: i.opt("since"),
+            },
+            paging: paging(),
+        },
     })
 }
 

@@ -97,7 +97,7 @@ async fn charge_refusal(s: &SoapState, http: &DomainResult<Authenticated>, ip: &
 pub async fn call(State(s): State<SoapState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let ip = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
-    let client = ClientInfo { ip: ip.clone() };
+    let client = crate::platform::request_id::client_info(ip.clone());
     let ip = ip.unwrap_or_else(|| "unknown".into());
     let mut decision = None;
     let reply = match serve(&s, &parts.headers, body, &client, &ip, &mut decision).await {

@@ -134,9 +134,28 @@ pub static WEBHOOK_DELIVERY: ComplexType = ComplexType {
     ],
 };
 
+/// One audit log entry (no secret ever appears in one).
+pub static AUDIT_ENTRY: ComplexType = ComplexType {
+    name: "AuditEntry",
+    doc: "One audit log entry: who did what to which object, through which protocol and request, and how it ended.",
+    fields: &[
+        req("id", Ty::String),
+        req("at", Ty::DateTime),
+        opt("actorId", Ty::String),
+        opt("actorKeyId", Ty::String),
+        req("protocol", Ty::String),
+        req("requestId", Ty::String),
+        opt("traceId", Ty::String),
+        req("action", Ty::String),
+        opt("target", Ty::String),
+        req("outcome", Ty::String),
+        opt("clientIp", Ty::String),
+    ],
+};
+
 /// Every complex type, in the order the WSDL declares them.
-pub static TYPES: [&ComplexType; 8] =
-    [&TAG_LIST, &USER, &POST, &FIELD_ISSUE, &ERROR, &TOPIC_LIST, &WEBHOOK, &WEBHOOK_DELIVERY];
+pub static TYPES: [&ComplexType; 9] =
+    [&TAG_LIST, &USER, &POST, &FIELD_ISSUE, &ERROR, &TOPIC_LIST, &WEBHOOK, &WEBHOOK_DELIVERY, &AUDIT_ENTRY];
 
 /// Operations, matched exhaustively by the dispatcher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +177,7 @@ pub enum OpId {
     ListWebhooks,
     DeleteWebhook,
     ListWebhookDeliveries,
+    ListAuditEntries,
 }
 
 #[derive(Debug)]
@@ -181,7 +201,7 @@ const ONE_USER: &[Field] = &[req("user", Ty::Complex(&USER))];
 const BY_ID: &[Field] = &[req("id", Ty::String)];
 const BY_ID_VERSIONED: &[Field] = &[req("id", Ty::String), opt("expectedVersion", Ty::Long)];
 
-pub static OPERATIONS: [Operation; 17] = [
+pub static OPERATIONS: [Operation; 18] = [
     Operation {
         id: OpId::Login,
         name: "Login",
@@ -344,6 +364,21 @@ pub static OPERATIONS: [Operation; 17] = [
             opt("nextCursor", Ty::String),
             req("hasMore", Ty::Boolean),
         ],
+    },
+    Operation {
+        id: OpId::ListAuditEntries,
+        name: "ListAuditEntries",
+        response: "ListAuditEntriesResponse",
+        doc: "The audit log, newest first, filtered (admins only; since is an RFC 3339 time).",
+        input: &[
+            opt("actorId", Ty::String),
+            opt("action", Ty::String),
+            opt("target", Ty::String),
+            opt("since", Ty::String),
+            opt("limit", Ty::Int),
+            opt("cursor", Ty::String),
+        ],
+        output: &[many("entry", Ty::Complex(&AUDIT_ENTRY)), opt("nextCursor", Ty::String), req("hasMore", Ty::Boolean)],
     },
 ];
 

@@ -209,6 +209,24 @@ pub fn webhook_delivery(out: &mut XmlOut, name: &str, d: &crate::domain::webhook
     });
 }
 
+pub fn audit_entry(out: &mut XmlOut, name: &str, e: &crate::domain::audit::AuditEntry) {
+    let opt = |v: &'_ Option<String>| v.as_deref().map_or(Value::Absent, |s| text(s.to_string()));
+    record(out, name, &schema::AUDIT_ENTRY, |f| match f.name {
+        "id" => text(e.id.to_string()),
+        "at" => text(timestamp(&e.at)),
+        "actorId" => opt(&e.actor_id),
+        "actorKeyId" => opt(&e.actor_key_id),
+        "protocol" => text(e.protocol.as_str()),
+        "requestId" => text(e.request_id.as_str()),
+        "traceId" => opt(&e.trace_id),
+        "action" => text(e.action.as_str()),
+        "target" => opt(&e.target),
+        "outcome" => text(e.outcome.as_str()),
+        "clientIp" => opt(&e.client_ip),
+        _ => Value::Absent,
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

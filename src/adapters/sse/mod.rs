@@ -17,8 +17,12 @@ use crate::domain::delivery::Topic;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::platform::admission::Presented;
 
+/// The event stream and the endpoint that mints its stream tokens.
+pub const PATH: &str = "/api/v1/events";
+pub const TOKEN_PATH: &str = "/api/v1/events/token";
+
 pub fn routes(shared: Shared) -> Router {
-    Router::new().route("/api/v1/events", get(open)).route("/api/v1/events/token", post(mint_token)).with_state(shared)
+    Router::new().route(PATH, get(open)).route(TOKEN_PATH, post(mint_token)).with_state(shared)
 }
 
 fn client_ip(ext: &axum::http::Extensions) -> String {
@@ -86,7 +90,9 @@ async fn start(
 }
 
 /// Mints a stream token (EventSource cannot send headers; access tokens never go in URLs):
-/// 201 `{token, expires_in}`, to pass as `access_token` to `GET /api/v1/events`.
+/// 201 `{token, expires_in}`, to pass as `access_token` to `GET /api/v1/events`. The token lives
+/// with the caller's session or API key (see `Authenticator::mint_stream_token`), so the same
+/// URL keeps working for EventSource's reconnects.
 pub async fn mint_token(State(s): State<Shared>, ext: axum::http::Extensions, headers: HeaderMap) -> Response {
     let minted = async {
         let presented = Presented {

@@ -1,5 +1,6 @@
-//! One SSE response: replay then live events, keep-alives, and the endings (token expiry or
-//! revocation, bus failure, server shutdown), each ending said on the wire before it closes.
+//! One SSE response: an opening frame with the resume point, replay then live events,
+//! keep-alives, and the endings (token expiry or revocation, bus failure, server shutdown), each
+//! ending said on the wire before it closes.
 //! Frames are written as bytes: an event anonymous subscribers share is framed once
 //! (`PublicView::sse_frame`) and every such subscriber sends the same buffer.
 
@@ -162,6 +163,7 @@ pub(super) fn respond(
     let mut revalidate = tokio::time::interval(s.stream_settings.revalidate);
     revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let every = s.stream_settings.sse_keepalive;
+    let head = subscription.cursor();
     let feed = Feed {
         subscription,
         actor: auth.actor,
@@ -177,7 +179,9 @@ pub(super) fn respond(
         done: false,
         _slot: slot,
     };
-    let hello = frame(None, None, None, Some(Duration::from_secs(3)), Some("connected"));
+    // The first frame carries the resume point (the head of the log, or the client's own), so
+    // a subscriber that has seen no event yet reconnects with Last-Event-ID and loses nothing.
+    let hello = frame(Some(head), None, None, Some(Duration::from_secs(3)), Some("connected"));
     let events = stream::unfold(feed, |mut feed| async move { feed.next().await.map(|e| (e, feed)) });
     let body = stream::once(std::future::ready(hello)).chain(events).map(Ok::<_, Infallible>);
     let mut response = Response::new(Body::from_stream(body));

@@ -30,6 +30,8 @@ pub struct Opening {
     pub admitted: Admitted,
     pub header_credentials: bool,
     pub slot: Slot,
+    /// The upgrade request's trace: frames without a `traceparent` of their own continue it.
+    pub trace: crate::platform::trace::TraceContext,
 }
 
 /// How the connection ends: a close frame, optionally after one last frame.
@@ -128,6 +130,7 @@ struct Conn {
     /// The subscriptions: the shared session core.
     feeds: Feeds,
     heard_from: bool,
+    trace: crate::platform::trace::TraceContext,
 }
 
 pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
@@ -141,6 +144,7 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
         closing: None,
         feeds: Feeds::new(shared.bus.clone(), settings.ws_max_subscriptions, "id"),
         heard_from: opening.header_credentials,
+        trace: opening.trace,
     };
     let opened = Instant::now();
     let mut ping = tokio::time::interval_at(Instant::now() + settings.ws_ping, settings.ws_ping);
@@ -193,7 +197,14 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                     conn.heard_from = true;
                     // Boxed: an idle connection need not reserve room for a whole request's state.
                     // Each frame is a request of its own: its id, its one log line.
+                    // Its trace: the frame's own `traceparent`, else its connection's upgrade.
                     use crate::platform::request_id;
+                    let id = request_id::accept_or_generate(None);
+                    let parent = match frames::traceparent_of(text.as_str()) {
+                        Some(tp) => crate::platform::trace::parse_traceparent(&tp),
+                        None => Some(conn.trace.clone()),
+                    };
+                    let (span, trace) = crate::telemetry::request_span(&id, parent.as_ref(), "FRAME", "/ws");
                     let frame = async {
                         let go_on = conn.on_text(text.as_str()).await;
                         if let Some(e) = request_id::take() {
@@ -201,7 +212,8 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                         }
                         go_on
                     };
-                    if !Box::pin(request_id::scope(request_id::accept_or_generate(None), frame)).await {
+                    let frame = tracing::Instrument::instrument(request_id::scope_with(id, "websocket", trace, frame), span);
+                    if !Box::pin(frame).await {
                         break;
                     }
                 }
@@ -383,7 +395,7 @@ impl Conn {
                 };
                 self.send(reply)
             }
-            ClientFrame::Request { id, op, params, idempotency_key } => {
+            ClientFrame::Request { id, op, params, idempotency_key, .. } => {
                 let reply = self.request(&id, &op, params, idempotency_key).await;
                 self.send(reply)
             }

@@ -32,6 +32,11 @@ pub enum ClientFrame {
         params: Value,
         #[serde(default)]
         idempotency_key: Option<String>,
+        /// W3C `traceparent` of the client's span for this request (read before the frame is
+        /// run, by `traceparent_of`).
+        #[serde(default)]
+        #[allow(dead_code)]
+        traceparent: Option<String>,
     },
 }
 
@@ -87,6 +92,16 @@ pub fn error(id: Option<&str>, e: &DomainError) -> Value {
 }
 
 /// The `id` of a frame that failed to parse, so the error can still be correlated.
+/// The `traceparent` of a request frame, if it has one.
+pub fn traceparent_of(raw: &str) -> Option<String> {
+    if !raw.contains("\"traceparent\"") {
+        return None;
+    }
+    let value = serde_json::from_str::<Value>(raw).ok()?;
+    (value.get("type")?.as_str()? == "request").then_some(())?;
+    value.get("traceparent")?.as_str().map(str::to_string)
+}
+
 pub fn id_of(raw: &str) -> Option<String> {
     serde_json::from_str::<Value>(raw).ok()?.get("id")?.as_str().map(str::to_string)
 }

@@ -5,6 +5,11 @@ mod connection;
 mod frames;
 mod ops;
 
+pub use ops::OPS;
+
+/// Where the WebSocket endpoint is mounted.
+pub const PATH: &str = "/ws";
+
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
@@ -19,7 +24,7 @@ use crate::domain::error::{DomainError, DomainResult};
 use crate::platform::admission::Presented;
 
 pub fn routes(shared: Shared) -> Router {
-    Router::new().route("/ws", get(upgrade)).with_state(shared)
+    Router::new().route(PATH, get(upgrade)).with_state(shared)
 }
 
 async fn upgrade(
@@ -56,5 +61,6 @@ async fn accept(s: &Shared, headers: &HeaderMap, ip: String) -> DomainResult<con
     };
     let admitted = s.admission.admit(presented, &ip, 1).await.admitted?;
     let slot = s.admission.stream_slot(&admitted).await?;
-    Ok(connection::Opening { admitted, header_credentials: presented.any(), slot })
+    let trace = crate::platform::request_id::trace().unwrap_or_else(crate::platform::trace::TraceContext::root);
+    Ok(connection::Opening { admitted, header_credentials: presented.any(), slot, trace })
 }

@@ -158,6 +158,53 @@ fn webhook(w: &crate::domain::webhook::Webhook) -> Value {
     json!({"id": w.id, "owner_id": w.owner_id, "url": w.url, "topics": w.topics, "created_at": w.created_at})
 }
 
+/// Every `op` a `request` frame may name (what `operation` accepts; a test holds them equal).
+pub const OPS: [&str; 24] = [
+    "createPost",
+    "updatePost",
+    "publishPost",
+    "unpublishPost",
+    "deletePost",
+    "getPost",
+    "listPosts",
+    "register",
+    "me",
+    "getUser",
+    "listUsers",
+    "updateUser",
+    "deleteUser",
+    "login",
+    "refreshToken",
+    "logout",
+    "createApiKey",
+    "listApiKeys",
+    "revokeApiKey",
+    "createWebhook",
+    "listWebhooks",
+    "deleteWebhook",
+    "listWebhookDeliveries",
+    "listAuditEntries",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListAuditEntries {
+    limit: Option<i64>,
+    cursor: Option<String>,
+    actor_id: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    since: Option<String>,
+}
+
+fn audit_entry(e: crate::domain::audit::AuditEntry) -> Value {
+    json!({
+        "id": e.id.to_string(), "at": e.at, "actor_id": e.actor_id, "actor_key_id": e.actor_key_id,
+        "protocol": e.protocol, "request_id": e.request_id, "trace_id": e.trace_id, "action": e.action,
+        "target": e.target, "outcome": e.outcome.as_str(), "client_ip": e.client_ip,
+    })
+}
+
 /// The canonical operation a `request` frame names, from its params.
 pub fn operation(op: &str, raw: Value) -> DomainResult<Operation> {
     Ok(match op {
@@ -238,6 +285,16 @@ pub fn operation(op: &str, raw: Value) -> DomainResult<Operation> {
             let p: Deliveries = params(raw)?;
             Operation::ListWebhookDeliveries { id: p.id, paging: Paging { limit: p.limit, cursor: p.cursor } }
         }
+        "listAuditEntries" => {
+            let p: ListAuditEntries = params(raw)?;
+            let filter = crate::domain::audit::AuditQuery {
+                actor_id: p.actor_id,
+                action: p.action,
+                target: p.target,
+                since: p.since,
+            };
+            Operation::ListAuditEntries { filter, paging: Paging { limit: p.limit, cursor: p.cursor } }
+        }
         other => return Err(DomainError::invalid(format!("unknown op `{other}`")).with_detail("op", "unknown")),
     })
 }
@@ -272,10 +329,35 @@ pub fn data(op: &str, outcome: Outcome) -> DomainResult<Value> {
         Outcome::WebhookDeliveries(page) => {
             json!({"data": page.items, "has_more": page.has_more(), "next_cursor": page.next_cursor})
         }
+        Outcome::AuditEntries(page) => {
+            let has_more = page.has_more();
+            let data: Vec<Value> = page.items.into_iter().map(audit_entry).collect();
+            json!({"data": data, "has_more": has_more, "next_cursor": page.next_cursor})
+        }
         Outcome::Done => match op {
             "logout" => json!({"logged_out": true}),
             "revokeApiKey" => json!({"revoked": true}),
             _ => json!({"deleted": true}),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_op_is_accepted_and_no_other() {
+        for op in OPS {
+            let refused = operation(op, json!({"no_such_param": 1})).err().map(|e| e.details);
+            let unknown = refused.is_some_and(|d| d.iter().any(|i| i.field == "op"));
+            assert!(!unknown, "{op} is listed but not accepted");
+        }
+        let e = operation("dropDatabase", Value::Null).unwrap_err();
+        assert!(e.details.iter().any(|i| i.field == "op" && i.issue == "unknown"), "{e:?}");
+        let mut sorted = OPS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), OPS.len(), "no op is listed twice");
+    }
 }

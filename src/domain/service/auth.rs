@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::Deps;
 use super::secret::{hash_secret, new_id, random_secret};
+use crate::domain::audit::{AuditOutcome, AuditRecord, ClientInfo, action, target};
 use crate::domain::credentials::{ApiKey, CreatedApiKey, RefreshToken, TokenPair};
 use crate::domain::error::{DomainError, DomainResult, Issues};
 use crate::domain::policy::{Actor, Credential, Principal, Scope};
@@ -16,12 +17,6 @@ const DUMMY_HASH: &str =
 
 /// API keys look like `ppk_<43 url-safe chars>`; the first 12 characters are the shown prefix.
 const API_KEY_PREFIX: &str = "ppk_";
-
-/// Where a request came from, for throttling.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-}
 
 #[derive(Clone)]
 pub struct AuthService {
@@ -54,7 +49,26 @@ impl AuthService {
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, email: &str, password: &str, client: &ClientInfo) -> DomainResult<TokenPair> {
         let user = self.check_password(email, password, client).await?;
-        self.start_session(&user).await
+        let pair = self.start_session(&user).await?;
+        let audit =
+            AuditRecord::new(client, &Actor::Anonymous, action::LOGIN, target("user", &user.id), self.deps.clock.now())
+                .by_user(&user.id);
+        self.deps.audit.append(&audit).await?;
+        Ok(pair)
+    }
+
+    /// Appends a security event that accompanies a refusal: a failure to record it is logged,
+    /// and the refusal still answers.
+    async fn record_refusal(&self, audit: AuditRecord) {
+        if let Err(e) = self.deps.audit.append(&audit).await {
+            tracing::error!(error = %e, action = audit.action, "an audit entry could not be appended");
+        }
+    }
+
+    /// An audit record of an attempt on `email` (which may name nobody).
+    fn attempt(&self, client: &ClientInfo, what: &'static str, email_key: &str) -> AuditRecord {
+        let shown: String = email_key.chars().filter(|c| !c.is_control()).take(254).collect();
+        AuditRecord::new(client, &Actor::Anonymous, what, target("email", &shown), self.deps.clock.now())
     }
 
     /// Checks an email and password (with the failed-login throttle) without opening a session,
@@ -105,7 +119,11 @@ impl AuthService {
         issues.finish()?;
         let email_key = email.trim().to_lowercase();
         let ip = client.ip.as_deref();
-        self.deps.throttle.reserve(&email_key, ip).await.map_err(DomainError::rate_limited)?;
+        if let Err(wait) = self.deps.throttle.reserve(&email_key, ip).await {
+            let audit = self.attempt(client, action::LOGIN_LOCKED_OUT, &email_key).with_outcome(AuditOutcome::Denied);
+            self.record_refusal(audit).await;
+            return Err(DomainError::rate_limited(wait));
+        }
         let user = match self.deps.users.get_by_email(&email_key).await {
             Ok(user) => user,
             Err(e) => {
@@ -123,8 +141,13 @@ impl AuthService {
         };
         let user = match (ok, user) {
             (true, Some(user)) => user,
-            _ => {
+            (_, user) => {
                 tracing::info!("login failed");
+                let mut audit = self.attempt(client, action::LOGIN, &email_key).with_outcome(AuditOutcome::Failure);
+                if let Some(user) = user {
+                    audit.target = target("user", &user.id);
+                }
+                self.record_refusal(audit).await;
                 return Err(bad_credentials());
             }
         };
@@ -135,7 +158,7 @@ impl AuthService {
 
     /// Rotates: the presented token is spent; a spent token presented again revokes its family.
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, refresh_token: &str) -> DomainResult<TokenPair> {
+    pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> DomainResult<TokenPair> {
         require_token(refresh_token)?;
         let now = self.deps.clock.now();
         let creds = &self.deps.credentials;
@@ -147,6 +170,7 @@ impl AuthService {
                 tracing::warn!(family_id = %current.family_id, user_id = %current.user_id, "refresh token reuse; revoking the family");
             }
             creds.revoke_family(&current.family_id, now).await?;
+            self.record_reuse(client, &current).await;
             return Err(bad_refresh());
         }
         if current.expires_at <= now {
@@ -158,19 +182,38 @@ impl AuthService {
         let (secret, next) = self.new_refresh_token(&user, &current.family_id);
         if !creds.rotate_refresh_token(&current.id, &next, now).await? {
             creds.revoke_family(&current.family_id, now).await?;
+            self.record_reuse(client, &current).await;
             return Err(bad_refresh());
         }
         self.pair(&user, &current.family_id, secret)
     }
 
+    /// A spent refresh token came back: the reuse, and the revocation of its family.
+    async fn record_reuse(&self, client: &ClientInfo, token: &RefreshToken) {
+        let now = self.deps.clock.now();
+        let session = target("session", &token.family_id);
+        let reuse = AuditRecord::new(client, &Actor::Anonymous, action::REFRESH_REUSED, session.clone(), now)
+            .by_user(&token.user_id)
+            .with_outcome(AuditOutcome::Failure);
+        self.record_refusal(reuse).await;
+        let revoked =
+            AuditRecord::new(client, &Actor::Anonymous, action::SESSION_REVOKED, session, now).by_user(&token.user_id);
+        self.record_refusal(revoked).await;
+    }
+
     /// Revokes the token's whole session. Unknown tokens are accepted silently.
     #[tracing::instrument(skip_all)]
-    pub async fn logout(&self, refresh_token: &str) -> DomainResult<()> {
+    pub async fn logout(&self, refresh_token: &str, client: &ClientInfo) -> DomainResult<()> {
         require_token(refresh_token)?;
         let creds = &self.deps.credentials;
         if let Some(token) = creds.find_refresh_token(&hash_secret(refresh_token)).await? {
-            creds.revoke_family(&token.family_id, self.deps.clock.now()).await?;
+            let now = self.deps.clock.now();
+            creds.revoke_family(&token.family_id, now).await?;
             tracing::info!(user_id = %token.user_id, "logged out");
+            let audit =
+                AuditRecord::new(client, &Actor::Anonymous, action::LOGOUT, target("session", &token.family_id), now)
+                    .by_user(&token.user_id);
+            self.deps.audit.append(&audit).await?;
         }
         Ok(())
     }
@@ -200,7 +243,13 @@ impl AuthService {
 
     /// Users (not API keys) mint keys; the `admin` scope needs the admin role.
     #[tracing::instrument(skip_all)]
-    pub async fn create_api_key(&self, actor: &Actor, name: &str, scopes: &[String]) -> DomainResult<CreatedApiKey> {
+    pub async fn create_api_key(
+        &self,
+        actor: &Actor,
+        name: &str,
+        scopes: &[String],
+        client: &ClientInfo,
+    ) -> DomainResult<CreatedApiKey> {
         let me = self.require_session_user(actor)?;
         let mut issues = Issues::default();
         let name = issues.check("name", crate::domain::user::parse_name(name));
@@ -231,7 +280,9 @@ impl AuthService {
             created_at: self.deps.clock.now(),
             revoked_at: None,
         };
-        self.deps.credentials.insert_api_key(&key).await?;
+        let audit =
+            AuditRecord::new(client, actor, action::API_KEY_CREATED, target("api_key", &key.id), key.created_at);
+        self.deps.credentials.insert_api_key(&key, &audit).await?;
         tracing::info!(key_id = %key.id, "api key created");
         Ok(CreatedApiKey { key, secret })
     }
@@ -242,9 +293,11 @@ impl AuthService {
     }
 
     #[tracing::instrument(skip_all, fields(key_id = %key_id))]
-    pub async fn revoke_api_key(&self, actor: &Actor, key_id: &str) -> DomainResult<()> {
+    pub async fn revoke_api_key(&self, actor: &Actor, key_id: &str, client: &ClientInfo) -> DomainResult<()> {
         let me = self.require_session_user(actor)?;
-        if self.deps.credentials.revoke_api_key(&me.user_id, key_id, self.deps.clock.now()).await? {
+        let now = self.deps.clock.now();
+        let audit = AuditRecord::new(client, actor, action::API_KEY_REVOKED, target("api_key", key_id), now);
+        if self.deps.credentials.revoke_api_key(&me.user_id, key_id, now, &audit).await? {
             Ok(())
         } else {
             Err(DomainError::not_found("api key"))

@@ -1,5 +1,6 @@
 //! The core services: each operation validates, authorizes, stores and emits its event.
 
+mod audit;
 mod auth;
 mod posts;
 mod secret;
@@ -8,15 +9,17 @@ mod webhooks;
 
 use std::sync::Arc;
 
-pub use auth::{AuthService, ClientInfo};
+pub use crate::domain::audit::ClientInfo;
+pub use audit::AuditService;
+pub use auth::AuthService;
 pub use posts::PostService;
 pub use secret::{hash_secret, new_id, random_secret};
-pub use users::{UserService, UserView};
+pub use users::{RoleChange, UserService, UserView};
 pub use webhooks::WebhookService;
 
 use super::ports::{
-    Clock, CredentialRepo, EventLog, Health, IdempotencyStore, LoginThrottle, PasswordHasher, PostRepo, TargetGuard,
-    TokenIssuer, UserRepo, WebhookRepo,
+    AuditLog, Clock, CredentialRepo, EventLog, Health, IdempotencyStore, LoginThrottle, PasswordHasher, PostRepo,
+    TargetGuard, TokenIssuer, UserRepo, WebhookRepo,
 };
 
 /// Everything the services need, provided by the composition root.
@@ -25,6 +28,8 @@ pub struct Deps {
     pub posts: Arc<dyn PostRepo>,
     pub credentials: Arc<dyn CredentialRepo>,
     pub events: Arc<dyn EventLog>,
+    /// The audit log (security events are appended through it; state changes by their writes).
+    pub audit: Arc<dyn AuditLog>,
     /// Shared by every protocol adapter through the platform's idempotency service.
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub health: Arc<dyn Health>,
@@ -46,6 +51,7 @@ pub struct Core {
     pub posts: PostService,
     pub auth: AuthService,
     pub webhooks: WebhookService,
+    pub audit: AuditService,
     pub deps: Arc<Deps>,
 }
 
@@ -57,6 +63,7 @@ impl Core {
             posts: PostService::new(deps.clone()),
             auth: AuthService::new(deps.clone()),
             webhooks: WebhookService::new(deps.clone()),
+            audit: AuditService::new(deps.clone()),
             deps,
         }
     }

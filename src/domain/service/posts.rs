@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::Deps;
 use super::secret::new_id;
 use super::users::check_version;
+use crate::domain::audit::{AuditRecord, ClientInfo, action, target};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::events::{EventType, NewEvent};
 use crate::domain::page::{Page, PageRequest};
@@ -25,7 +26,7 @@ impl PostService {
 
     /// Any authenticated user may write posts; they start as drafts.
     #[tracing::instrument(skip_all)]
-    pub async fn create(&self, actor: &Actor, input: NewPost) -> DomainResult<Post> {
+    pub async fn create(&self, actor: &Actor, input: NewPost, client: &ClientInfo) -> DomainResult<Post> {
         let me = actor.require_user()?;
         actor.require_scope(Scope::PostsWrite)?;
         let valid = input.validate()?;
@@ -42,8 +43,9 @@ impl PostService {
             updated_at: now,
             version: 1,
         };
-        let event = NewEvent::post(EventType::PostCreated, &post, now);
-        self.deps.posts.insert(&post, &event).await?;
+        let event = NewEvent::post(EventType::PostCreated, &post, now).traced(client.trace_id.as_deref());
+        let audit = AuditRecord::new(client, actor, action::POST_CREATED, target("post", &post.id), now);
+        self.deps.posts.insert(&post, &event, &audit).await?;
         tracing::info!(post_id = %post.id, "post created");
         Ok(post)
     }
@@ -115,16 +117,23 @@ impl PostService {
         id: &str,
         patch: PostPatch,
         expected_version: Option<i64>,
+        client: &ClientInfo,
     ) -> DomainResult<Post> {
         let mut post = self.load_writable(actor, id, policy::can_edit_post).await?;
         let patch = patch.validate()?;
         check_version(post.version, expected_version)?;
         patch.apply(&mut post);
-        self.save(post, EventType::PostUpdated).await
+        self.save(actor, client, post, EventType::PostUpdated, action::POST_UPDATED).await
     }
 
     #[tracing::instrument(skip_all, fields(post_id = %id))]
-    pub async fn publish(&self, actor: &Actor, id: &str, expected_version: Option<i64>) -> DomainResult<Post> {
+    pub async fn publish(
+        &self,
+        actor: &Actor,
+        id: &str,
+        expected_version: Option<i64>,
+        client: &ClientInfo,
+    ) -> DomainResult<Post> {
         let mut post = self.load_writable(actor, id, policy::can_publish_post).await?;
         check_version(post.version, expected_version)?;
         if post.status == PostStatus::Published {
@@ -132,11 +141,17 @@ impl PostService {
         }
         post.status = PostStatus::Published;
         post.published_at = Some(self.deps.clock.now());
-        self.save(post, EventType::PostPublished).await
+        self.save(actor, client, post, EventType::PostPublished, action::POST_PUBLISHED).await
     }
 
     #[tracing::instrument(skip_all, fields(post_id = %id))]
-    pub async fn unpublish(&self, actor: &Actor, id: &str, expected_version: Option<i64>) -> DomainResult<Post> {
+    pub async fn unpublish(
+        &self,
+        actor: &Actor,
+        id: &str,
+        expected_version: Option<i64>,
+        client: &ClientInfo,
+    ) -> DomainResult<Post> {
         let mut post = self.load_writable(actor, id, |a, _| policy::can_unpublish_post(a)).await?;
         check_version(post.version, expected_version)?;
         if post.status == PostStatus::Draft {
@@ -144,23 +159,39 @@ impl PostService {
         }
         post.status = PostStatus::Draft;
         post.published_at = None;
-        self.save(post, EventType::PostUnpublished).await
+        self.save(actor, client, post, EventType::PostUnpublished, action::POST_UNPUBLISHED).await
     }
 
     #[tracing::instrument(skip_all, fields(post_id = %id))]
-    pub async fn delete(&self, actor: &Actor, id: &str, expected_version: Option<i64>) -> DomainResult<()> {
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        id: &str,
+        expected_version: Option<i64>,
+        client: &ClientInfo,
+    ) -> DomainResult<()> {
         let post = self.load_writable(actor, id, policy::can_edit_post).await?;
         check_version(post.version, expected_version)?;
-        let event = NewEvent::post(EventType::PostDeleted, &post, self.deps.clock.now());
-        self.deps.posts.delete(&post, &event).await
+        let now = self.deps.clock.now();
+        let event = NewEvent::post(EventType::PostDeleted, &post, now).traced(client.trace_id.as_deref());
+        let audit = AuditRecord::new(client, actor, action::POST_DELETED, target("post", &post.id), now);
+        self.deps.posts.delete(&post, &event, &audit).await
     }
 
-    async fn save(&self, mut post: Post, event_type: EventType) -> DomainResult<Post> {
+    async fn save(
+        &self,
+        actor: &Actor,
+        client: &ClientInfo,
+        mut post: Post,
+        event_type: EventType,
+        what: &'static str,
+    ) -> DomainResult<Post> {
         let previous = post.version;
         post.version += 1;
         post.updated_at = self.deps.clock.now();
-        let event = NewEvent::post(event_type, &post, post.updated_at);
-        self.deps.posts.update(&post, previous, &event).await?;
+        let event = NewEvent::post(event_type, &post, post.updated_at).traced(client.trace_id.as_deref());
+        let audit = AuditRecord::new(client, actor, what, target("post", &post.id), post.updated_at);
+        self.deps.posts.update(&post, previous, &event, &audit).await?;
         Ok(post)
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::Deps;
 use super::secret::{new_id, random_secret};
+use crate::domain::audit::{self, AuditRecord, ClientInfo, action};
 use crate::domain::error::{DomainError, DomainResult, FieldIssue};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::policy::{self, Actor, Scope};
@@ -26,7 +27,7 @@ impl WebhookService {
     /// Registers a webhook for the caller. Sessions may; API keys need `users:write`. The URL
     /// must pass the syntax rules and every address its host resolves to must be allowed.
     #[tracing::instrument(skip_all)]
-    pub async fn create(&self, actor: &Actor, input: NewWebhook) -> DomainResult<CreatedWebhook> {
+    pub async fn create(&self, actor: &Actor, input: NewWebhook, client: &ClientInfo) -> DomainResult<CreatedWebhook> {
         let me = actor.require_user()?;
         actor.require_scope(Scope::UsersWrite)?;
         let (target, topics) = input.validate()?;
@@ -41,7 +42,14 @@ impl WebhookService {
             created_at: self.deps.clock.now(),
         };
         let secret = format!("{SECRET_PREFIX}{}", random_secret());
-        self.deps.webhooks.insert(&webhook, &secret, MAX_PER_USER).await?;
+        let record = AuditRecord::new(
+            client,
+            actor,
+            action::WEBHOOK_CREATED,
+            audit::target("webhook", &webhook.id),
+            webhook.created_at,
+        );
+        self.deps.webhooks.insert(&webhook, &secret, MAX_PER_USER, &record).await?;
         tracing::info!(webhook_id = %webhook.id, "webhook registered");
         Ok(CreatedWebhook { webhook, secret })
     }
@@ -54,11 +62,18 @@ impl WebhookService {
     }
 
     /// Deletes a webhook (its owner or an admin); NOT_FOUND for anyone else.
-    pub async fn delete(&self, actor: &Actor, id: &str) -> DomainResult<()> {
+    pub async fn delete(&self, actor: &Actor, id: &str, client: &ClientInfo) -> DomainResult<()> {
         actor.require_user()?;
         actor.require_scope(Scope::UsersWrite)?;
         self.visible(actor, id).await?;
-        if !self.deps.webhooks.delete(id).await? {
+        let record = AuditRecord::new(
+            client,
+            actor,
+            action::WEBHOOK_DELETED,
+            audit::target("webhook", id),
+            self.deps.clock.now(),
+        );
+        if !self.deps.webhooks.delete(id, &record).await? {
             return Err(DomainError::not_found("webhook"));
         }
         Ok(())

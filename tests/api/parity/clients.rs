@@ -3,6 +3,7 @@
 
 use futures::StreamExt;
 use polyport::adapters::grpc::pb;
+use polyport::adapters::grpc::pb::audit_service_client::AuditServiceClient;
 use polyport::adapters::grpc::pb::auth_service_client::AuthServiceClient;
 use polyport::adapters::grpc::pb::post_service_client::PostServiceClient;
 use polyport::adapters::grpc::pb::user_service_client::UserServiceClient;
@@ -104,6 +105,7 @@ pub async fn rest(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
         Op::ListWebhooks => (Method::GET, "/webhooks".into(), None),
         Op::DeleteWebhook => (Method::DELETE, format!("/webhooks/{}", fx.webhook), None),
         Op::ListWebhookDeliveries => (Method::GET, format!("/webhooks/{}/deliveries", fx.webhook), None),
+        Op::ListAuditEntries => (Method::GET, "/audit-log".into(), None),
     };
     let mut rb = app.client.request(method, app.api(&path));
     for (k, v) in cred.headers() {
@@ -162,6 +164,7 @@ pub fn graphql_request(op: Op, fx: &Fixture) -> Value {
         Op::ListWebhookDeliveries => {
             ("query($id: ID!) { webhookDeliveries(id: $id) { edges { cursor } } }", json!({"id": fx.webhook}))
         }
+        Op::ListAuditEntries => ("{ auditLog(first: 5) { edges { cursor node { id action } } } }", json!({})),
     };
     json!({"query": query, "variables": variables})
 }
@@ -239,7 +242,8 @@ async fn grpc(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
     let mut posts = PostServiceClient::new(ch.clone());
     let mut users = UserServiceClient::new(ch.clone());
     let mut auth = AuthServiceClient::new(ch.clone());
-    let mut hooks = WebhookServiceClient::new(ch);
+    let mut hooks = WebhookServiceClient::new(ch.clone());
+    let mut audit = AuditServiceClient::new(ch);
     let r = |m| grpc_request(m, cred);
     match op {
         Op::GetDraft => grpc_outcome(posts.get_post(r(pb::GetPostRequest { id: fx.draft.clone() })).await),
@@ -307,6 +311,9 @@ async fn grpc(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
             let m = pb::ListWebhookDeliveriesRequest { id: fx.webhook.clone(), ..Default::default() };
             grpc_outcome(hooks.list_webhook_deliveries(grpc_request(m, cred)).await)
         }
+        Op::ListAuditEntries => {
+            grpc_outcome(audit.list_audit_entries(grpc_request(pb::ListAuditEntriesRequest::default(), cred)).await)
+        }
     }
 }
 
@@ -333,6 +340,7 @@ async fn soap(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
         Op::ListWebhooks => ("ListWebhooks", vec![]),
         Op::DeleteWebhook => ("DeleteWebhook", vec![("id", &fx.webhook)]),
         Op::ListWebhookDeliveries => ("ListWebhookDeliveries", vec![("id", &fx.webhook)]),
+        Op::ListAuditEntries => ("ListAuditEntries", vec![("limit", "5")]),
         Op::Me | Op::CreateApiKey => unreachable!("not offered over SOAP"),
     };
     let headers = cred.headers();
@@ -367,6 +375,7 @@ pub fn ws_frame(op: Op, fx: &Fixture) -> (&'static str, Value) {
         Op::ListWebhooks => ("listWebhooks", json!({})),
         Op::DeleteWebhook => ("deleteWebhook", json!({"id": fx.webhook})),
         Op::ListWebhookDeliveries => ("listWebhookDeliveries", json!({"id": fx.webhook})),
+        Op::ListAuditEntries => ("listAuditEntries", json!({"limit": 5})),
     }
 }
 

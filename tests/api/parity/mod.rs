@@ -7,6 +7,7 @@ mod clients;
 mod shared;
 
 use polyport::domain::policy::{Actor, Credential, Principal};
+use polyport::domain::service::ClientInfo;
 use polyport::domain::user::{Role, UserPatch};
 
 use crate::helpers::{PASSWORD, TestApp, TestUser};
@@ -80,9 +81,11 @@ pub enum Op {
     DeleteWebhook,
     /// listWebhookDeliveries of the owner's webhook.
     ListWebhookDeliveries,
+    /// listAuditEntries (admins only).
+    ListAuditEntries,
 }
 
-pub const OPERATIONS: [Op; 20] = [
+pub const OPERATIONS: [Op; 21] = [
     Op::GetDraft,
     Op::GetPublished,
     Op::ListPosts,
@@ -103,6 +106,7 @@ pub const OPERATIONS: [Op; 20] = [
     Op::ListWebhooks,
     Op::DeleteWebhook,
     Op::ListWebhookDeliveries,
+    Op::ListAuditEntries,
 ];
 
 /// THE table: what every protocol must answer.
@@ -119,6 +123,8 @@ pub fn expected(who: Who, op: Op) -> &'static str {
         // The key acts as the owner, narrowed to reading posts.
         (ReadOnlyKey, GetDraft | GetPublished | ListPosts | Login | Register) => OK,
         (ReadOnlyKey, _) => "FORBIDDEN",
+        // The audit log is the admins' alone.
+        (Owner | OtherMember | DemotedAdmin | Editor, ListAuditEntries) => "FORBIDDEN",
         (Owner, UnpublishPublished | PromoteUser | DeleteUser) => "FORBIDDEN",
         // A webhook is its owner's (admins may see and delete it); others are told it is not there.
         (OtherMember | DemotedAdmin | Editor, DeleteWebhook | ListWebhookDeliveries) => "NOT_FOUND",
@@ -149,6 +155,11 @@ pub struct Cast {
     creds: Vec<(Who, Cred)>,
 }
 
+/// What the fixtures do through the core directly: no request, no protocol.
+fn internal() -> ClientInfo {
+    ClientInfo::default()
+}
+
 fn session_actor(user: &TestUser, role: Role) -> Actor {
     Actor::User(Principal {
         user_id: user.id.clone(),
@@ -167,24 +178,25 @@ impl Cast {
 
         let demoted = app.with_role("demoted", Role::Admin).await;
         let demote = UserPatch { role: Some("member".into()), ..Default::default() };
-        app.core.users.update(&admin_actor, &demoted.id, demote, None).await.expect("demoted");
+        app.core.users.update(&admin_actor, &demoted.id, demote, None, &internal()).await.expect("demoted");
 
         let deleted = app.member("deleted").await;
-        app.core.users.delete(&admin_actor, &deleted.id, None).await.expect("deleted");
+        app.core.users.delete(&admin_actor, &deleted.id, None, &internal()).await.expect("deleted");
 
         let signed_out = app.member("signed-out").await;
-        app.core.auth.logout(&signed_out.refresh_token).await.expect("logged out");
+        app.core.auth.logout(&signed_out.refresh_token, &internal()).await.expect("logged out");
 
         let reused = app.member("reused").await;
-        app.core.auth.refresh(&reused.refresh_token).await.expect("first refresh");
-        app.core.auth.refresh(&reused.refresh_token).await.expect_err("the reuse is refused");
+        app.core.auth.refresh(&reused.refresh_token, &internal()).await.expect("first refresh");
+        app.core.auth.refresh(&reused.refresh_token, &internal()).await.expect_err("the reuse is refused");
 
         let owner_actor = session_actor(&owner, Role::Member);
         let scopes = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let write = scopes(&["posts:read", "posts:write"]);
-        let revoked = app.core.auth.create_api_key(&owner_actor, "revoked", &write).await.expect("key");
-        app.core.auth.revoke_api_key(&owner_actor, &revoked.key.id).await.expect("revoked");
-        let read_only = app.core.auth.create_api_key(&owner_actor, "read", &scopes(&["posts:read"])).await.unwrap();
+        let revoked = app.core.auth.create_api_key(&owner_actor, "revoked", &write, &internal()).await.expect("key");
+        app.core.auth.revoke_api_key(&owner_actor, &revoked.key.id, &internal()).await.expect("revoked");
+        let read_only =
+            app.core.auth.create_api_key(&owner_actor, "read", &scopes(&["posts:read"]), &internal()).await.unwrap();
 
         let creds = vec![
             (Who::Anonymous, Cred::None),
@@ -211,14 +223,14 @@ impl Cast {
     pub async fn fixture(&self, app: &TestApp, op: Op) -> Fixture {
         let owner = session_actor(&self.owner, Role::Member);
         let new_post = |title: &str| polyport::domain::post::NewPost { title: title.into(), ..Default::default() };
-        let draft = app.core.posts.create(&owner, new_post("draft")).await.expect("draft").id;
-        let published = app.core.posts.create(&owner, new_post("published")).await.expect("post").id;
-        app.core.posts.publish(&owner, &published, None).await.expect("published");
+        let draft = app.core.posts.create(&owner, new_post("draft"), &internal()).await.expect("draft").id;
+        let published = app.core.posts.create(&owner, new_post("published"), &internal()).await.expect("post").id;
+        app.core.posts.publish(&owner, &published, None, &internal()).await.expect("published");
         let target_user = if matches!(op, Op::PromoteUser | Op::DeleteUser) {
             let email = format!("target-{}@example.com", uuid::Uuid::now_v7().simple());
             let input =
                 polyport::domain::user::RegisterUser { email, name: "Target".into(), password: PASSWORD.into() };
-            app.core.users.create(input, Role::Member).await.expect("target").id
+            app.core.users.create(input, Role::Member, &internal()).await.expect("target").id
         } else {
             self.owner.id.clone()
         };
@@ -233,9 +245,13 @@ impl Cast {
     /// Removes the owner's webhooks (so the per-user cap never decides a cell) and, when asked,
     /// stores a fresh one directly (its URL is never called: no event is on its topic).
     async fn owner_webhook(&self, app: &TestApp, create: bool) -> String {
+        use polyport::domain::audit::{AuditRecord, action, target};
         let repo = &app.core.deps.webhooks;
+        let record = |act, id: &str| {
+            AuditRecord::new(&internal(), &Actor::Anonymous, act, target("webhook", id), chrono::Utc::now())
+        };
         for hook in repo.list(&self.owner.id).await.unwrap() {
-            repo.delete(&hook.id).await.unwrap();
+            repo.delete(&hook.id, &record(action::WEBHOOK_DELETED, &hook.id)).await.unwrap();
         }
         if !create {
             return String::new();
@@ -247,7 +263,7 @@ impl Cast {
             topics: vec!["posts/none".into()],
             created_at: chrono::Utc::now(),
         };
-        repo.insert(&hook, "whsec_matrix", 10).await.unwrap();
+        repo.insert(&hook, "whsec_matrix", 10, &record(action::WEBHOOK_CREATED, &hook.id)).await.unwrap();
         hook.id
     }
 }
@@ -282,7 +298,7 @@ async fn every_protocol_answers_the_table(app: TestApp) {
         cells += checked;
         wrong.extend(disagreeing);
     }
-    assert_eq!(cells, 6 * 20 * 11 - 2 * 11, "every offered cell ran");
+    assert_eq!(cells, 6 * 21 * 11 - 2 * 11, "every offered cell ran");
     assert!(wrong.is_empty(), "{} cells disagree with the table:\n{}", wrong.len(), wrong.join("\n"));
 }
 

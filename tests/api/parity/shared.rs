@@ -36,7 +36,13 @@ async fn one_budget_is_drained_by_operations_on_every_protocol_and_by_api_keys(a
         role: Role::Member,
         credential: Credential::AccessToken { jti: "t".into(), session_id: "t".into() },
     });
-    let key = app.core.auth.create_api_key(&actor, "k", &["posts:read".to_string()]).await.unwrap().secret;
+    let key = app
+        .core
+        .auth
+        .create_api_key(&actor, "k", &["posts:read".to_string()], &Default::default())
+        .await
+        .unwrap()
+        .secret;
     let (bearer, key) = (Cred::Bearer(ada.token.clone()), Cred::Key(key));
     let fx = fixture(&app, &ada);
     // The budget is 12: one unit per REST, GraphQL, gRPC and SOAP call, per WebSocket upgrade

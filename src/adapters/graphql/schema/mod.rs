@@ -1,6 +1,7 @@
 //! The GraphQL schema: types, resolvers, loaders and guards over the core. No web framework
 //! here; `super` mounts it on HTTP and WebSocket.
 
+mod audit;
 mod guard;
 pub mod loader;
 mod mutation;
@@ -118,9 +119,10 @@ pub(super) fn shared<'a>(ctx: &Context<'a>) -> &'a Shared {
 }
 
 /// The served schema, with limits and guards.
-pub fn build(shared: Shared, settings: &GraphqlSettings) -> AppSchema {
+pub fn build(shared: Shared, settings: &GraphqlSettings, validation: async_graphql::ValidationMode) -> AppSchema {
     let mut builder = Schema::build(Query, Mutation, Subscription)
         .data(shared)
+        .validation_mode(validation)
         .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity)
         .limit_recursive_depth(32)

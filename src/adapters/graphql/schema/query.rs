@@ -76,6 +76,18 @@ impl Query {
         PostConnection::load(ctx, first, after, filter).await
     }
 
+    /// The audit log, newest first (admins only): every state change and security event.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<super::audit::AuditLogFilter>,
+    ) -> async_graphql::Result<super::audit::AuditEntryConnection> {
+        super::audit::load(ctx, first, after, filter).await
+    }
+
     /// The caller's API keys (sessions only; API keys cannot list keys).
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
         let caller = ctx.data::<Caller>()?;
