@@ -369,9 +369,46 @@ async fn webhooks_are_capped_per_user_and_listed_to_their_owner_only(app: TestAp
     assert!(app.core.deps.webhooks.get(hook).await.unwrap().is_some(), "still stored");
 }
 
+async fn deliveries_follow_the_owners_current_role(app: TestApp) {
+    let receiver = Receiver::start(0).await;
+    let root = app.with_role("root", polyport::domain::user::Role::Admin).await;
+    let bob = app.member("bob").await;
+    register(&app, &root.token, &receiver.url, &["posts"]).await;
+    app.create_post(&bob, "draft seen by an admin", &[]).await;
+    receiver
+        .wait_until("the draft, while admin", |h| {
+            h.iter().any(|h| h.json()["data"]["title"] == "draft seen by an admin")
+        })
+        .await;
+
+    let admin =
+        polyport::domain::policy::webhook_owner(&app.core.deps.users.get_current(&root.id).await.unwrap().unwrap());
+    let demote = polyport::domain::user::UserPatch { role: Some("member".into()), ..Default::default() };
+    app.core.users.update(&admin, &root.id, demote, None, &Default::default()).await.unwrap();
+    let later = app.create_post(&bob, "draft after the demotion", &[]).await;
+    let id = later["id"].as_str().unwrap();
+    let r = app.post(&format!("/posts/{id}/publish"), Some(&bob.token), json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    receiver.wait_until("the publication", |h| h.iter().any(|h| h.json()["type"] == "post.published")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let titles: Vec<(String, String)> = receiver
+        .hits()
+        .iter()
+        .map(|h| {
+            (h.json()["type"].as_str().unwrap().to_string(), h.json()["data"]["title"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(
+        !titles.contains(&("post.created".into(), "draft after the demotion".into())),
+        "a demoted admin's webhook got a draft: {titles:?}"
+    );
+    assert!(titles.contains(&("post.published".into(), "draft after the demotion".into())), "{titles:?}");
+}
+
 on_both_stores_with!(
     quick_jobs,
     a_webhook_gets_each_event_signed_with_the_secret_shown_once,
+    deliveries_follow_the_owners_current_role,
     a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt_after_backing_off,
     events_the_owner_may_not_read_are_not_delivered,
     webhooks_are_capped_per_user_and_listed_to_their_owner_only,
