@@ -47,7 +47,7 @@ polyport_server "$WORK"
 
 # ---- grpcurl (reflection v1alpha) ----
 services="$(timeout 20 "$GRPCURL" -plaintext "$ADDR" list)"
-for s in polyport.v1.AuthService polyport.v1.UserService polyport.v1.PostService polyport.v1.EventService polyport.v1.AuditService grpc.health.v1.Health; do
+for s in polyport.v1.AuthService polyport.v1.UserService polyport.v1.PostService polyport.v1.EventService polyport.v1.WebhookService polyport.v1.AuditService grpc.health.v1.Health; do
     grep -qx "$s" <<<"$services" || die "grpcurl list is missing $s: $services"
 done
 note "grpcurl list: $(tr '\n' ' ' <<<"$services")"

@@ -286,6 +286,32 @@ pub struct Settings {
     /// Serve GraphiQL at GET /graphql to browsers (default: on in development, off in production).
     #[arg(long, global = true, env = "POLYPORT_GRAPHQL_PLAYGROUND", value_name = "on|off", value_parser = BoolishValueParser::new())]
     pub graphql_playground: Option<bool>,
+    /// Background jobs (webhook deliveries) this instance runs at once.
+    #[arg(long, env = "POLYPORT_JOB_CONCURRENCY", default_value_t = 8)]
+    pub job_concurrency: usize,
+    /// Attempts before a job is given up (dead).
+    #[arg(long, env = "POLYPORT_JOB_MAX_ATTEMPTS", default_value_t = 8)]
+    pub job_max_attempts: u32,
+    /// Seconds a worker holds a claimed job; past it (the worker died) another takes the job.
+    #[arg(long, env = "POLYPORT_JOB_LEASE_SECS", default_value_t = 60)]
+    pub job_lease_secs: u64,
+    /// Milliseconds before a failed job's first retry; each later retry waits twice as long
+    /// (with jitter), up to the backoff maximum.
+    #[arg(long, env = "POLYPORT_JOB_BACKOFF_BASE_MS", default_value_t = 2000)]
+    pub job_backoff_base_ms: u64,
+    /// Longest wait between two attempts of a job, in seconds.
+    #[arg(long, env = "POLYPORT_JOB_BACKOFF_MAX_SECS", default_value_t = 3600)]
+    pub job_backoff_max_secs: u64,
+    /// Milliseconds between polls for due jobs (jobs queued by this instance start at once).
+    #[arg(long, env = "POLYPORT_JOB_POLL_MS", default_value_t = 1000)]
+    pub job_poll_ms: u64,
+    /// Let webhooks target loopback and private addresses (local development and tests only).
+    #[arg(long, env = "POLYPORT_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+    /// A PEM file of extra CA certificates trusted for https webhooks (a private CA), beside
+    /// the bundled Mozilla roots.
+    #[arg(long, env = "POLYPORT_WEBHOOK_CA_FILE")]
+    pub webhook_ca_file: Option<PathBuf>,
 }
 
 impl Settings {

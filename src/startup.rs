@@ -18,11 +18,12 @@ use crate::platform::authn::Authenticator;
 use crate::platform::bus::EventBus;
 use crate::platform::caps::Caps;
 use crate::platform::cursor::CursorCodec;
+use crate::platform::housekeeping::Housekeeping;
 use crate::platform::idempotency::Idempotency;
-use crate::platform::jobs::Housekeeping;
 use crate::platform::metrics::Metrics;
 use crate::platform::operations::Operations;
 use crate::platform::passwords::{Argon2Hasher, default_concurrency};
+use crate::platform::queue::{Queue, QueueSettings};
 use crate::platform::ratelimit::RateLimiter;
 use crate::platform::redis::Redis;
 use crate::platform::shutdown::{OsSignals, Shutdown};
@@ -46,6 +47,8 @@ pub struct Application {
     streams: Arc<Caps>,
     /// The PostgreSQL URL to LISTEN on for other instances' events (None on SQLite).
     wakeups: Option<String>,
+    /// The durable job queue's workers (webhook deliveries).
+    queue: Arc<Queue>,
 }
 
 /// Opens the store and builds the core over it (also used by `polyport admin`).
@@ -84,6 +87,8 @@ pub async fn build_core(
         )),
         clock: Arc::new(SystemClock),
         refresh_ttl: chrono::Duration::days(settings.refresh_token_ttl_days),
+        webhooks: shared_store.clone(),
+        targets: Arc::new(crate::platform::webhooks::AddressGuard { allow_private: settings.webhook_allow_private }),
     });
     Ok((store, core, jwt, secret))
 }
@@ -187,15 +192,18 @@ impl Application {
             graphql: graphql_settings(&settings),
             redis,
         });
+        let queue = Arc::new(job_queue(&settings, &store, &core, clock.clone(), metrics.clone())?);
         let housekeeping = Housekeeping {
             idempotency: store_arc.clone(),
             idempotency_retention: retention,
             events: store_arc.clone(),
             event_retention: chrono::Duration::days(settings.event_retention_days),
-            audit: store_arc,
+            audit: store_arc.clone(),
             audit_retention: chrono::Duration::days(settings.audit_retention_days.max(1)),
             clock,
             every: Duration::from_secs(300),
+            jobs: store_arc,
+            job_retention: chrono::Duration::days(1),
         };
         let store_dialect = store.dialect();
         let listener = TcpListener::bind(&settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
@@ -213,6 +221,7 @@ impl Application {
             bus,
             streams,
             wakeups: (store_dialect == crate::storage::Dialect::Postgres).then(|| settings.database_url.clone()),
+            queue,
         })
     }
 
@@ -246,6 +255,7 @@ impl Application {
             streams,
             metrics,
             wakeups,
+            queue,
             ..
         } = self;
         let signals = OsSignals::install().context("installing signal handlers")?;
@@ -256,6 +266,8 @@ impl Application {
         });
         tokio::spawn(housekeeping.run(shutdown.clone()));
         tokio::spawn(bus.run(shutdown.clone()));
+        let grace = listen.shutdown_deadline;
+        let workers = tokio::spawn(queue.run(shutdown.clone()));
         if let Some(url) = wakeups {
             let (wake, stop) = (store.appended_signal(), shutdown.clone());
             tokio::spawn(async move {
@@ -269,10 +281,50 @@ impl Application {
 
         let streams_open = move || streams.open();
         crate::server::serve(listener, app, metrics, shutdown, listen, streams_open).await;
+        // The workers stopped claiming when draining began; in-flight jobs finish or hand
+        // their leases back within the grace period, before the store closes.
+        let _ = tokio::time::timeout(grace + Duration::from_secs(2), workers).await;
         store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The job queue with its handlers (webhook fan-out and delivery).
+fn job_queue(
+    settings: &Settings,
+    store: &SqlStore,
+    core: &Core,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Queue> {
+    use crate::platform::webhooks::{DELIVER, Deliver, FANOUT, Fanout, Webhooks, tls_config};
+    let extra_roots = match &settings.webhook_ca_file {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
+        None => None,
+    };
+    let store_arc = Arc::new(store.clone());
+    let webhooks = Arc::new(Webhooks {
+        webhooks: core.deps.webhooks.clone(),
+        events: core.deps.events.clone(),
+        users: core.deps.users.clone(),
+        jobs: store_arc.clone(),
+        targets: core.deps.targets.clone(),
+        clock: clock.clone(),
+        tls: tls_config(extra_roots.as_deref()).context("the webhook TLS client")?,
+    });
+    let queue_settings = QueueSettings {
+        concurrency: settings.job_concurrency.max(1),
+        lease: Duration::from_secs(settings.job_lease_secs.max(1)),
+        max_attempts: settings.job_max_attempts.max(1),
+        backoff_base: Duration::from_millis(settings.job_backoff_base_ms),
+        backoff_max: Duration::from_secs(settings.job_backoff_max_secs.max(1)),
+        poll: Duration::from_millis(settings.job_poll_ms.max(10)),
+        grace: settings.shutdown_deadline(),
+    };
+    Ok(Queue::new(store_arc, clock, queue_settings, metrics, store.jobs_signal())
+        .handle(FANOUT, Arc::new(Fanout(webhooks.clone())))
+        .handle(DELIVER, Arc::new(Deliver(webhooks))))
 }
 
 fn print_urls(addr: SocketAddr) {

@@ -151,6 +151,8 @@ pub mod action {
     pub const POST_DELETED: &str = "post.deleted";
     pub const API_KEY_CREATED: &str = "api_key.created";
     pub const API_KEY_REVOKED: &str = "api_key.revoked";
+    pub const WEBHOOK_CREATED: &str = "webhook.created";
+    pub const WEBHOOK_DELETED: &str = "webhook.deleted";
     pub const LOGIN: &str = "auth.login";
     pub const LOGIN_LOCKED_OUT: &str = "auth.login_locked_out";
     pub const REFRESH_REUSED: &str = "auth.refresh_reused";
@@ -158,8 +160,8 @@ pub mod action {
     pub const LOGOUT: &str = "auth.logout";
 }
 
-/// Targets name the object: `user:<id>`, `post:<id>`, `api_key:<id>`, `session:<id>`,
-/// `email:<address>` (a login attempt for an address that may not exist).
+/// Targets name the object: `user:<id>`, `post:<id>`, `api_key:<id>`, `webhook:<id>`,
+/// `session:<id>`, `email:<address>` (a login attempt for an address that may not exist).
 pub fn target(kind: &str, id: &str) -> Option<String> {
     Some(format!("{kind}:{id}"))
 }

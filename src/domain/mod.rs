@@ -11,6 +11,7 @@ pub mod ports;
 pub mod post;
 pub mod service;
 pub mod user;
+pub mod webhook;
 
 pub use error::{DomainError, DomainResult, ErrorCode, FieldIssue};
 pub use policy::{Actor, Credential, Principal, Scope};

@@ -170,6 +170,21 @@ pub fn can_list_private_users(actor: &Actor) -> bool {
     actor.is_admin()
 }
 
+/// A webhook is its owner's; admins may also see its deliveries and delete it.
+pub fn can_manage_webhook(actor: &Actor, owner_id: &str) -> bool {
+    actor.is(owner_id) || actor.is_admin()
+}
+
+/// The actor a webhook's deliveries are authorized as: its owner with the role the owner has
+/// NOW (read from the stored user at each delivery), with every scope of a session.
+pub fn webhook_owner(owner: &User) -> Actor {
+    Actor::User(Principal {
+        user_id: owner.id.clone(),
+        role: owner.role,
+        credential: Credential::AccessToken { jti: "webhook".into(), session_id: format!("webhook:{}", owner.id) },
+    })
+}
+
 pub fn can_read_audit_log(actor: &Actor) -> bool {
     actor.is_admin()
 }

@@ -246,3 +246,118 @@ impl Clock for SystemClock {
         Utc::now().trunc_subsecs(6)
     }
 }
+
+/// A job to put on the durable queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// Which handler runs it (`webhook.fanout`, `webhook.deliver`).
+    pub kind: String,
+    /// The handler's input (JSON).
+    pub payload: String,
+    /// Enqueueing a second job with the same key does nothing (idempotent enqueue).
+    pub dedupe_key: Option<String>,
+    /// The W3C trace id (32 hex) of the request that caused it, when known.
+    pub trace_id: Option<String>,
+    pub run_at: DateTime<Utc>,
+}
+
+/// A job leased to one worker until its lease expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    pub id: String,
+    pub kind: String,
+    pub payload: String,
+    pub trace_id: Option<String>,
+    /// Counting this one (a claim counts as an attempt, so a job that kills its worker ends).
+    pub attempts: i64,
+    /// The lease token: every later change of the job must present it.
+    pub lease: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How many jobs are in each live state, and the oldest queued one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    pub queued: i64,
+    pub running: i64,
+    pub dead: i64,
+    /// `run_at` of the oldest job that is due and waiting.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
+/// The durable job queue. Every method that changes a claimed job takes its lease token and
+/// MUST change nothing (answering false) when the lease was lost (expired and taken over).
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Inserts the jobs, skipping any whose dedupe key exists; how many were inserted.
+    async fn enqueue(&self, jobs: &[NewJob]) -> DomainResult<u64>;
+    /// Leases up to `limit` due jobs (queued with `run_at <= now`, or running with an expired
+    /// lease) to `lease` until `until`, counting an attempt each. Two claimers MUST never get
+    /// the same job while its lease runs.
+    async fn claim(
+        &self,
+        lease: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> DomainResult<Vec<ClaimedJob>>;
+    /// Marks the job succeeded.
+    async fn succeed(&self, id: &str, lease: &str, now: DateTime<Utc>) -> DomainResult<bool>;
+    /// Puts the job back for another attempt at `run_at`.
+    async fn retry(
+        &self,
+        id: &str,
+        lease: &str,
+        run_at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> DomainResult<bool>;
+    /// Gives up on the job (dead).
+    async fn bury(&self, id: &str, lease: &str, error: &str, now: DateTime<Utc>) -> DomainResult<bool>;
+    /// Hands a job back untried (shutdown): queued again, due now, the attempt not counted.
+    async fn release(&self, id: &str, lease: &str, now: DateTime<Utc>) -> DomainResult<bool>;
+    async fn counts(&self, now: DateTime<Utc>) -> DomainResult<JobCounts>;
+    /// Deletes succeeded jobs last changed before `before`; how many went.
+    async fn purge_succeeded_before(&self, before: DateTime<Utc>) -> DomainResult<u64>;
+}
+
+/// Webhooks and their delivery records.
+#[async_trait]
+pub trait WebhookRepo: Send + Sync {
+    /// Stores the webhook with its secret and appends `audit` in the same transaction. MUST
+    /// return CONFLICT (`webhooks`/`limit_reached`) when the owner already has `cap` webhooks,
+    /// checked atomically with the insert.
+    async fn insert(
+        &self,
+        hook: &super::webhook::Webhook,
+        secret: &str,
+        cap: usize,
+        audit: &super::audit::AuditRecord,
+    ) -> DomainResult<()>;
+    async fn get(&self, id: &str) -> DomainResult<Option<super::webhook::Webhook>>;
+    /// The owner's webhooks, oldest first.
+    async fn list(&self, owner_id: &str) -> DomainResult<Vec<super::webhook::Webhook>>;
+    /// Deletes the webhook and appends `audit` in the same transaction. MUST return false (and
+    /// append nothing) when no such webhook exists.
+    async fn delete(&self, id: &str, audit: &super::audit::AuditRecord) -> DomainResult<bool>;
+    /// Webhooks listening to any of `topics`.
+    async fn listening(&self, topics: &[String]) -> DomainResult<Vec<super::webhook::Webhook>>;
+    /// The signing secret (for the delivery job only; never returned to a client).
+    async fn secret(&self, id: &str) -> DomainResult<Option<String>>;
+    async fn record_delivery(&self, delivery: &super::webhook::WebhookDelivery) -> DomainResult<()>;
+    /// Newest first (id descending), `limit + 1` rows after `page.after`.
+    async fn deliveries(
+        &self,
+        webhook_id: &str,
+        page: &PageRequest,
+    ) -> DomainResult<Vec<super::webhook::WebhookDelivery>>;
+}
+
+/// Where a webhook may send: resolves a host and refuses loopback, private, link-local,
+/// metadata and other non-public addresses (unless configured to allow them).
+#[async_trait]
+pub trait TargetGuard: Send + Sync {
+    /// The addresses the target may be reached at, all checked; Err(issue) when the host does
+    /// not resolve (`unresolvable`) or any address is refused (`address_not_allowed`).
+    async fn check(&self, target: &super::webhook::Target) -> Result<Vec<std::net::SocketAddr>, &'static str>;
+}

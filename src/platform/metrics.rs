@@ -41,6 +41,14 @@ pub struct LimitLabels {
     pub limit: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// The job kind (`webhook.fanout`, `webhook.deliver`).
+    pub kind: String,
+    /// `succeeded`, `failed` (will be retried) or `dead`.
+    pub outcome: &'static str,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -58,6 +66,14 @@ pub struct Metrics {
     pub redis_fallbacks: Family<LimitLabels, Counter>,
     /// 1 while Redis answers, 0 during an outage or when no Redis is configured.
     pub redis_up: Gauge,
+    /// Job runs finished by this instance, by kind and outcome.
+    pub job_runs: Family<JobLabels, Counter>,
+    /// Jobs waiting (due or not), running (leased) and dead, in the whole queue.
+    pub jobs_queued: Gauge,
+    pub jobs_running: Gauge,
+    pub jobs_dead: Gauge,
+    /// Seconds the oldest due job has waited (0 when none waits).
+    pub jobs_oldest_queued_age: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Metrics {
@@ -91,6 +107,20 @@ impl Metrics {
         );
         let redis_up = Gauge::default();
         registry.register("redis_up", "1 while Redis answers, 0 during an outage", redis_up.clone());
+        let job_runs = Family::<JobLabels, Counter>::default();
+        registry.register("job_runs", "Job runs finished by this instance, by kind and outcome", job_runs.clone());
+        let jobs_queued = Gauge::default();
+        registry.register("jobs_queued", "Jobs waiting in the queue (all instances)", jobs_queued.clone());
+        let jobs_running = Gauge::default();
+        registry.register("jobs_running", "Jobs leased to a worker (all instances)", jobs_running.clone());
+        let jobs_dead = Gauge::default();
+        registry.register("jobs_dead", "Jobs that gave up after their attempts (all instances)", jobs_dead.clone());
+        let jobs_oldest_queued_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "jobs_oldest_queued_age_seconds",
+            "How long the oldest due job has waited",
+            jobs_oldest_queued_age.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
@@ -102,6 +132,11 @@ impl Metrics {
             connections_refused,
             redis_fallbacks,
             redis_up,
+            job_runs,
+            jobs_queued,
+            jobs_running,
+            jobs_dead,
+            jobs_oldest_queued_age,
         })
     }
 

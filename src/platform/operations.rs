@@ -16,6 +16,7 @@ use crate::domain::page::{Page, PageRequest};
 use crate::domain::post::{NewPost, Post, PostFilter, PostPatch};
 use crate::domain::service::{ClientInfo, Core, UserView};
 use crate::domain::user::{RegisterUser, User, UserPatch};
+use crate::domain::webhook::{CreatedWebhook, NewWebhook, Webhook, WebhookDelivery};
 
 /// A client's page parameters, as sent: a limit (clamped by the domain's rule) and a cursor.
 #[derive(Debug, Clone, Default)]
@@ -91,6 +92,15 @@ pub enum Operation {
     RevokeApiKey {
         id: String,
     },
+    CreateWebhook(NewWebhook),
+    ListWebhooks,
+    DeleteWebhook {
+        id: String,
+    },
+    ListWebhookDeliveries {
+        id: String,
+        paging: Paging,
+    },
     /// Admins only: the audit log, newest first.
     ListAuditEntries {
         filter: AuditQuery,
@@ -122,6 +132,10 @@ pub enum Outcome {
     Posts(Listed<Post>),
     ApiKey(CreatedApiKey),
     ApiKeys(Vec<ApiKey>),
+    /// A new webhook with its signing secret (never kept for replay).
+    Webhook(CreatedWebhook),
+    Webhooks(Vec<Webhook>),
+    WebhookDeliveries(Listed<WebhookDelivery>),
     AuditEntries(Listed<AuditEntry>),
     /// Done, nothing to show (deleted, logged out, revoked).
     Done,
@@ -159,13 +173,17 @@ impl Operation {
             Self::CreateApiKey { .. } => "createApiKey",
             Self::ListApiKeys => "listApiKeys",
             Self::RevokeApiKey { .. } => "revokeApiKey",
+            Self::CreateWebhook(_) => "createWebhook",
+            Self::ListWebhooks => "listWebhooks",
+            Self::DeleteWebhook { .. } => "deleteWebhook",
+            Self::ListWebhookDeliveries { .. } => "listWebhookDeliveries",
             Self::ListAuditEntries { .. } => "listAuditEntries",
         }
     }
 
     /// The input an idempotency key is bound to, for the operations that take part: every
     /// state change except those that issue credentials (`login`, `refreshToken`,
-    /// `createApiKey`), whose answers are secrets that must never be stored; a key sent with
+    /// `createApiKey`, `createWebhook` with its signing secret), whose answers are secrets that must never be stored; a key sent with
     /// them, or with a read, is ignored. Passwords are left out of the fingerprint.
     fn idempotent_input(&self) -> Option<Value> {
         Some(match self {
@@ -185,6 +203,7 @@ impl Operation {
                 "id": id, "title": patch.title, "body": patch.body, "tags": patch.tags, "expected_version": expected_version,
             }),
             Self::RevokeApiKey { id } => json!({"id": id}),
+            Self::DeleteWebhook { id } => json!({"webhook_id": id}),
             _ => return None,
         })
     }
@@ -274,6 +293,17 @@ impl Operations {
                 core.auth.revoke_api_key(actor, &id, client).await?;
                 Outcome::Done
             }
+            Operation::CreateWebhook(input) => Outcome::Webhook(core.webhooks.create(actor, input, client).await?),
+            Operation::ListWebhooks => Outcome::Webhooks(core.webhooks.list(actor).await?),
+            Operation::DeleteWebhook { id } => {
+                core.webhooks.delete(actor, &id, client).await?;
+                Outcome::Done
+            }
+            Operation::ListWebhookDeliveries { id, paging } => {
+                let context = webhook_deliveries_context(&id);
+                let page = core.webhooks.deliveries(actor, &id, &self.page(&context, paging)?).await?;
+                Outcome::WebhookDeliveries(self.listed(&context, page))
+            }
             Operation::ListAuditEntries { filter, paging } => {
                 // Who may read comes before the cursor is decoded.
                 crate::domain::service::AuditService::may_read(actor)?;
@@ -304,6 +334,12 @@ impl Operations {
     pub fn cursor(&self, context: &str, key: &str) -> String {
         self.cursors.encode(context, key)
     }
+}
+
+/// The cursor context of one webhook's delivery list (a cursor of one webhook is refused by
+/// another's list).
+pub fn webhook_deliveries_context(webhook_id: &str) -> String {
+    format!("webhooks/{webhook_id}/deliveries")
 }
 
 /// Where the call came from, as the platform knows it: the admitted caller's address and the

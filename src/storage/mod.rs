@@ -11,12 +11,14 @@ mod cache;
 mod credentials;
 mod events;
 mod idempotency;
+mod jobs;
 mod postgres;
 mod posts;
 mod sql;
 mod sqlite;
 mod users;
 pub mod wakeups;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,6 +112,8 @@ pub struct SqlStore {
     db: Db,
     /// Signalled after every commit that appended events, so the bus wakes at once.
     appended: Arc<tokio::sync::Notify>,
+    /// Signalled after a commit that queued jobs, so this instance's workers wake at once.
+    jobs_enqueued: Arc<tokio::sync::Notify>,
     posts_cache: Arc<VersionedCache<Post>>,
     users_cache: Arc<VersionedCache<User>>,
     sessions: Arc<credentials::SessionStates>,
@@ -149,6 +153,7 @@ impl SqlStore {
             dialect,
             db,
             appended: Default::default(),
+            jobs_enqueued: Default::default(),
             posts_cache: Arc::new(VersionedCache::new(settings.cache_ttl, budget)),
             users_cache: Arc::new(VersionedCache::new(settings.cache_ttl, budget)),
             sessions: Arc::new(credentials::SessionStates::new(settings.cache_ttl)),
@@ -169,6 +174,11 @@ impl SqlStore {
     /// Notified after each commit that appended events (in this process).
     pub fn appended_signal(&self) -> Arc<tokio::sync::Notify> {
         self.appended.clone()
+    }
+
+    /// Notified after each commit that may have queued jobs (in this process).
+    pub fn jobs_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.jobs_enqueued.clone()
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -195,6 +205,7 @@ impl SqlStore {
     {
         let out = self.db.write(work).await?;
         self.appended.notify_one();
+        self.jobs_enqueued.notify_one();
         Ok(out)
     }
 }
@@ -208,19 +219,23 @@ async fn append_event(c: &mut Conn<'_>, event: &NewEvent) -> DomainResult<()> {
         c.exec("SELECT pg_advisory_xact_lock(7413), pg_notify($1, '')", &[Arg::Text(wakeups::CHANNEL)]).await?;
     }
     let payload = serde_json::to_string(&event.subject).map_err(DomainError::internal)?;
-    c.exec(
-        "INSERT INTO events (event_type, topic, subject_id, occurred_at, payload, trace_id) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            Arg::Text(event.event_type.as_str()),
-            Arg::Text(&event.topic()),
-            Arg::Text(event.subject.id()),
-            Arg::Int(micros(event.occurred_at)),
-            Arg::Text(&payload),
-            Arg::OptText(event.trace_id.as_deref()),
-        ],
-    )
-    .await?;
-    Ok(())
+    let id = c
+        .query_int(
+            "INSERT INTO events (event_type, topic, subject_id, occurred_at, payload, trace_id) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            &[
+                Arg::Text(event.event_type.as_str()),
+                Arg::Text(&event.topic()),
+                Arg::Text(event.subject.id()),
+                Arg::Int(micros(event.occurred_at)),
+                Arg::Text(&payload),
+                Arg::OptText(event.trace_id.as_deref()),
+            ],
+        )
+        .await?;
+    // The outbox: the webhook fan-out job commits (or not) with the event itself, and carries
+    // the event's trace id so its deliveries continue the same trace.
+    jobs::enqueue_fanout(c, id, &event.subject.topics(), event.occurred_at, event.trace_id.as_deref()).await
 }
 
 /// Appends a change's event and its audit record inside the caller's transaction.

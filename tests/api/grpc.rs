@@ -460,6 +460,7 @@ async fn reflection_v1_and_v1alpha_list_our_services_and_health_reports_serving(
         "polyport.v1.UserService",
         "polyport.v1.PostService",
         "polyport.v1.EventService",
+        "polyport.v1.WebhookService",
         "polyport.v1.AuditService",
         "grpc.health.v1.Health",
     ] {

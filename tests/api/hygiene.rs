@@ -120,6 +120,7 @@ async fn openapi_names_each_operation_canonically_and_states_who_may_call_it_as_
                     json!({"email": format!("{}@example.com", uuid::Uuid::now_v7().simple()), "name": "N", "password": "long enough password"})
                 }
                 "createApiKey" => json!({"name": "k", "scopes": ["posts:read"]}),
+                "createWebhook" => json!({"url": "http://93.184.216.34/hook", "topics": ["posts"]}),
                 "updateUser" => json!({"name": "n"}),
                 _ => json!({"title": "t"}),
             };
@@ -182,6 +183,7 @@ async fn openapi_names_each_operation_canonically_and_states_who_may_call_it_as_
                     .contains(&id.as_str())
                 || ["unpublishPost", "deletePost", "createApiKey", "listApiKeys", "revokeApiKey"]
                     .contains(&id.as_str())
+                || ["createWebhook", "listWebhooks", "deleteWebhook", "listWebhookDeliveries"].contains(&id.as_str())
                 || ["subscribeEvents", "createStreamToken", "listAuditEntries"].contains(&id.as_str()),
             "{id} is not a canonical operation name"
         );

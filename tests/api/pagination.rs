@@ -75,7 +75,15 @@ async fn the_page_size_rule_shown_in_the_api_documents_comes_from_the_domain() {
             }
         }
     }
-    assert_eq!(limits, 4, "every list documents its limit (users, posts, a user's posts, the audit log)");
+    assert_eq!(
+        limits, 5,
+        "every list documents its limit (users, posts, a user's posts, a webhook's deliveries, the audit log)"
+    );
     let proto = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/proto/polyport/v1/users.proto")).unwrap();
     assert!(proto.contains(&format!("Page size, {rule}")), "users.proto states the same rule");
+    for name in ["webhooks", "audit"] {
+        let path = format!("{}/proto/polyport/v1/{name}.proto", env!("CARGO_MANIFEST_DIR"));
+        let proto = std::fs::read_to_string(path).unwrap();
+        assert!(proto.contains(&format!("Page size, {rule}")), "{name}.proto states the same rule");
+    }
 }

@@ -18,6 +18,7 @@ pub mod pb;
 mod posts;
 mod stream;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::Request;
@@ -96,6 +97,12 @@ pub fn routes(shared: Shared) -> Router {
     );
     router = mount(
         router,
+        pb::webhook_service_server::WebhookServiceServer::new(grpc.clone())
+            .max_decoding_message_size(max)
+            .accept_compressed(GZIP),
+    );
+    router = mount(
+        router,
         pb::audit_service_server::AuditServiceServer::new(grpc).max_decoding_message_size(max).accept_compressed(GZIP),
     );
     router = mount(router, reflection().build_v1().expect("the descriptor set is valid"));
@@ -106,12 +113,13 @@ pub fn routes(shared: Shared) -> Router {
 
 /// SERVING until draining starts (SIGTERM), NOT_SERVING from then on.
 async fn report_health(shared: Shared, health: tonic_health::server::HealthReporter) {
-    const NAMES: [&str; 6] = [
+    const NAMES: [&str; 7] = [
         "",
         "polyport.v1.AuthService",
         "polyport.v1.UserService",
         "polyport.v1.PostService",
         "polyport.v1.EventService",
+        "polyport.v1.WebhookService",
         "polyport.v1.AuditService",
     ];
     for name in NAMES {

@@ -412,6 +412,100 @@ pub struct PostListParams {
     pub tag: Option<String>,
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookRequest {
+    /// Where events are POSTed: absolute `http` or `https`, no userinfo, at most 2048 bytes. Its
+    /// host must resolve to public addresses only (refused: loopback, private, link-local,
+    /// metadata and other non-public ranges), unless the server allows private targets.
+    #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 2048, example = "https://hooks.example.com/polyport")]
+    pub url: String,
+    /// 1 to 20 topics: `posts`, `posts/{id}`, `users/{id}`, `users/{id}/posts`.
+    #[serde(default)]
+    #[schema(required = true, min_items = 1, max_items = 20, example = json!(["posts"]))]
+    pub topics: Vec<String>,
+}
+
+impl From<CreateWebhookRequest> for crate::domain::webhook::NewWebhook {
+    fn from(r: CreateWebhookRequest) -> Self {
+        Self { url: r.url, topics: r.topics }
+    }
+}
+
+/// A webhook (its signing secret is never shown again after creation).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookOut {
+    pub id: String,
+    pub owner_id: String,
+    pub url: String,
+    pub topics: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<crate::domain::webhook::Webhook> for WebhookOut {
+    fn from(w: crate::domain::webhook::Webhook) -> Self {
+        Self { id: w.id, owner_id: w.owner_id, url: w.url, topics: w.topics, created_at: w.created_at }
+    }
+}
+
+/// A new webhook. `secret` signs every delivery (`Polyport-Signature`) and is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhookOut {
+    #[serde(flatten)]
+    pub webhook: WebhookOut,
+    pub secret: String,
+}
+
+impl From<crate::domain::webhook::CreatedWebhook> for CreatedWebhookOut {
+    fn from(c: crate::domain::webhook::CreatedWebhook) -> Self {
+        Self { webhook: c.webhook.into(), secret: c.secret }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    pub data: Vec<WebhookOut>,
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookDeliveryOut {
+    pub id: String,
+    pub webhook_id: String,
+    /// The `Polyport-Delivery-Id` header: the same on every attempt of one event's delivery.
+    pub delivery_id: String,
+    pub event_id: i64,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    /// The HTTP status the receiver answered, when it answered.
+    pub status_code: Option<i64>,
+    /// A 2xx answer within 5 seconds.
+    pub succeeded: bool,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub attempted_at: DateTime<Utc>,
+}
+
+impl From<crate::domain::webhook::WebhookDelivery> for WebhookDeliveryOut {
+    fn from(d: crate::domain::webhook::WebhookDelivery) -> Self {
+        Self {
+            id: d.id,
+            webhook_id: d.webhook_id,
+            delivery_id: d.delivery_id,
+            event_id: d.event_id,
+            attempt: d.attempt,
+            status_code: d.status_code,
+            succeeded: d.succeeded,
+            error: d.error,
+            duration_ms: d.duration_ms,
+            attempted_at: d.attempted_at,
+        }
+    }
+}
+
 /// One audit log entry. It holds no secret: ids, the action, its target and how it ended.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEntryOut {
@@ -429,7 +523,7 @@ pub struct AuditEntryOut {
     pub trace_id: Option<String>,
     /// For example `post.created`, `user.role_changed`, `auth.login`.
     pub action: String,
-    /// `user:<id>`, `post:<id>`, `api_key:<id>`, `session:<id>` or `email:<address>`.
+    /// `user:<id>`, `post:<id>`, `api_key:<id>`, `webhook:<id>`, `session:<id>` or `email:<address>`.
     pub target: Option<String>,
     /// `success`, `failure` or `denied`.
     pub outcome: String,
@@ -452,6 +546,13 @@ impl From<crate::domain::audit::AuditEntry> for AuditEntryOut {
             client_ip: e.client_ip,
         }
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookDeliveryList {
+    pub data: Vec<WebhookDeliveryOut>,
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
 }
 
 /// A page of audit log entries, newest first.

@@ -12,6 +12,7 @@ pub mod ops;
 mod posts;
 mod respond;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -37,6 +38,9 @@ pub fn routes(shared: Shared) -> Router {
         .route("/posts/{id}/unpublish", post(posts::unpublish))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", delete(api_keys::revoke))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", delete(webhooks::delete))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/audit-log", get(audit::list))
         .fallback(|| async { ApiError(DomainError::not_found("route")) })
         .layer(from_fn_with_state(shared.clone(), middleware::gate))

@@ -9,21 +9,22 @@ use utoipa::{Modify, OpenApi};
 
 use super::dto::*;
 use super::error::{ErrorBody, ErrorObject, FieldIssueBody};
-use super::{api_keys, audit, auth, posts, users};
+use super::{api_keys, audit, auth, posts, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Polyport REST API", version = "1.0.0", description = "Users and posts over REST/JSON. Errors use one envelope: `{\"error\": {code, message, details, request_id}}`. Every write but login, refresh and API key creation takes an `Idempotency-Key` header (the same key and input replays the first outcome; another input answers 422 IDEMPOTENCY_KEY_REUSED). Reads of one post or user answer an `ETag` (`\"v<version>\"`) and 304 to a current `If-None-Match`; updates, deletes, publish and unpublish take `If-Match` and answer 412 to a stale one."),
+    info(title = "Polyport REST API", version = "1.0.0", description = "Users and posts over REST/JSON. Errors use one envelope: `{\"error\": {code, message, details, request_id}}`. Every write but login, refresh, API key and webhook creation takes an `Idempotency-Key` header (the same key and input replays the first outcome; another input answers 422 IDEMPOTENCY_KEY_REUSED). Reads of one post or user answer an `ETag` (`\"v<version>\"`) and 304 to a current `If-None-Match`; updates, deletes, publish and unpublish take `If-Match` and answer 412 to a stale one."),
     paths(
         auth::login, auth::refresh, auth::logout,
         users::register, users::list, users::me, users::get, users::update, users::delete, users::posts,
         posts::list, posts::create, posts::get, posts::update, posts::delete, posts::publish, posts::unpublish,
         api_keys::list, api_keys::create, api_keys::revoke,
+        webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
         audit::list,
     ),
     components(schemas(ErrorBody, ErrorObject, FieldIssueBody, RoleDto, StatusDto)),
     modifiers(&CommonResponses),
-    tags((name = "auth"), (name = "users"), (name = "posts"), (name = "api-keys"), (name = "audit")),
+    tags((name = "auth"), (name = "users"), (name = "posts"), (name = "api-keys"), (name = "webhooks"), (name = "audit")),
 )]
 pub struct ApiDoc;
 

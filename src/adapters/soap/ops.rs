@@ -44,6 +44,20 @@ pub async fn dispatch(c: Call<'_>) -> DomainResult<(Vec<u8>, bool)> {
         Outcome::ApiKey(_) | Outcome::ApiKeys(_) => {
             return Err(DomainError::internal(anyhow::anyhow!("SOAP has no API key operations")));
         }
+        Outcome::Webhook(created) => response(version, op, |out| {
+            writer::webhook(out, "webhook", &created.webhook);
+            out.leaf("secret", &created.secret);
+        }),
+        Outcome::Webhooks(hooks) => response(version, op, |out| {
+            for hook in &hooks {
+                writer::webhook(out, "webhook", hook);
+            }
+        }),
+        Outcome::WebhookDeliveries(page) => {
+            list(version, op, page, |out, d: &crate::domain::webhook::WebhookDelivery| {
+                writer::webhook_delivery(out, "delivery", d)
+            })
+        }
     };
     Ok((bytes, replayed))
 }
@@ -86,6 +100,13 @@ fn operation(id: OpId, i: &Input<'_>) -> DomainResult<CanonicalOp> {
             CanonicalOp::UnpublishPost { id: i.id("id")?, expected_version: i.int("expectedVersion") }
         }
         OpId::DeletePost => CanonicalOp::DeletePost { id: i.id("id")?, expected_version: i.int("expectedVersion") },
+        OpId::CreateWebhook => CanonicalOp::CreateWebhook(crate::domain::webhook::NewWebhook {
+            url: i.text("url"),
+            topics: i.tags("topics").unwrap_or_default(),
+        }),
+        OpId::ListWebhooks => CanonicalOp::ListWebhooks,
+        OpId::DeleteWebhook => CanonicalOp::DeleteWebhook { id: i.id("id")? },
+        OpId::ListWebhookDeliveries => CanonicalOp::ListWebhookDeliveries { id: i.id("id")?, paging: paging() },
         OpId::ListAuditEntries => CanonicalOp::ListAuditEntries {
             filter: crate::domain::audit::AuditQuery {
                 actor_id: i.opt("actorId"),

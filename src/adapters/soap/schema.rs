@@ -99,6 +99,41 @@ pub static ERROR: ComplexType = ComplexType {
     ],
 };
 
+pub static TOPIC_LIST: ComplexType = ComplexType {
+    name: "TopicList",
+    doc: "1 to 20 topics: posts, posts/{id}, users/{id}, users/{id}/posts.",
+    fields: &[many("topic", Ty::String)],
+};
+
+pub static WEBHOOK: ComplexType = ComplexType {
+    name: "Webhook",
+    doc: "A webhook: every event its owner may read on its topics is POSTed to url, signed.",
+    fields: &[
+        req("id", Ty::String),
+        req("ownerId", Ty::String),
+        req("url", Ty::String),
+        req("topics", Ty::Complex(&TOPIC_LIST)),
+        req("createdAt", Ty::DateTime),
+    ],
+};
+
+pub static WEBHOOK_DELIVERY: ComplexType = ComplexType {
+    name: "WebhookDelivery",
+    doc: "One delivery attempt; deliveryId is the Polyport-Delivery-Id header, the same on every retry.",
+    fields: &[
+        req("id", Ty::String),
+        req("webhookId", Ty::String),
+        req("deliveryId", Ty::String),
+        req("eventId", Ty::Long),
+        req("attempt", Ty::Long),
+        opt("statusCode", Ty::Long),
+        req("succeeded", Ty::Boolean),
+        opt("error", Ty::String),
+        req("durationMs", Ty::Long),
+        req("attemptedAt", Ty::DateTime),
+    ],
+};
+
 /// One audit log entry (no secret ever appears in one).
 pub static AUDIT_ENTRY: ComplexType = ComplexType {
     name: "AuditEntry",
@@ -119,7 +154,8 @@ pub static AUDIT_ENTRY: ComplexType = ComplexType {
 };
 
 /// Every complex type, in the order the WSDL declares them.
-pub static TYPES: [&ComplexType; 6] = [&TAG_LIST, &USER, &POST, &FIELD_ISSUE, &ERROR, &AUDIT_ENTRY];
+pub static TYPES: [&ComplexType; 9] =
+    [&TAG_LIST, &USER, &POST, &FIELD_ISSUE, &ERROR, &TOPIC_LIST, &WEBHOOK, &WEBHOOK_DELIVERY, &AUDIT_ENTRY];
 
 /// Operations, matched exhaustively by the dispatcher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +173,10 @@ pub enum OpId {
     PublishPost,
     UnpublishPost,
     DeletePost,
+    CreateWebhook,
+    ListWebhooks,
+    DeleteWebhook,
+    ListWebhookDeliveries,
     ListAuditEntries,
 }
 
@@ -161,7 +201,7 @@ const ONE_USER: &[Field] = &[req("user", Ty::Complex(&USER))];
 const BY_ID: &[Field] = &[req("id", Ty::String)];
 const BY_ID_VERSIONED: &[Field] = &[req("id", Ty::String), opt("expectedVersion", Ty::Long)];
 
-pub static OPERATIONS: [Operation; 14] = [
+pub static OPERATIONS: [Operation; 18] = [
     Operation {
         id: OpId::Login,
         name: "Login",
@@ -288,6 +328,42 @@ pub static OPERATIONS: [Operation; 14] = [
         doc: "Delete a post (author, editors, admins).",
         input: BY_ID_VERSIONED,
         output: &[],
+    },
+    Operation {
+        id: OpId::CreateWebhook,
+        name: "CreateWebhook",
+        response: "CreateWebhookResponse",
+        doc: "Register a webhook for every event you may read on its topics; the signing secret is in this answer only.",
+        input: &[req("url", Ty::String), req("topics", Ty::Complex(&TOPIC_LIST))],
+        output: &[req("webhook", Ty::Complex(&WEBHOOK)), req("secret", Ty::String)],
+    },
+    Operation {
+        id: OpId::ListWebhooks,
+        name: "ListWebhooks",
+        response: "ListWebhooksResponse",
+        doc: "Your webhooks (their secrets are never shown again).",
+        input: &[],
+        output: &[many("webhook", Ty::Complex(&WEBHOOK))],
+    },
+    Operation {
+        id: OpId::DeleteWebhook,
+        name: "DeleteWebhook",
+        response: "DeleteWebhookResponse",
+        doc: "Delete a webhook (yours, or anyone's as an admin).",
+        input: BY_ID,
+        output: &[],
+    },
+    Operation {
+        id: OpId::ListWebhookDeliveries,
+        name: "ListWebhookDeliveries",
+        response: "ListWebhookDeliveriesResponse",
+        doc: "A webhook's delivery attempts, newest first (its owner or an admin).",
+        input: &[req("id", Ty::String), opt("limit", Ty::Int), opt("cursor", Ty::String)],
+        output: &[
+            many("delivery", Ty::Complex(&WEBHOOK_DELIVERY)),
+            opt("nextCursor", Ty::String),
+            req("hasMore", Ty::Boolean),
+        ],
     },
     Operation {
         id: OpId::ListAuditEntries,

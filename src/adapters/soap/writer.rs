@@ -106,6 +106,8 @@ pub enum Value<'a> {
     Text(Cow<'a, str>),
     Absent,
     Tags(&'a [String]),
+    /// A list type of repeated `item` elements (`TopicList` of `topic`).
+    Items(&'a [String], &'static str),
 }
 
 fn text<'a>(s: impl Into<Cow<'a, str>>) -> Value<'a> {
@@ -125,6 +127,13 @@ pub fn record<'a>(out: &mut XmlOut, name: &str, ty: &ComplexType, value: impl Fn
                 out.open(field.name);
                 for tag in tags {
                     out.leaf("tag", tag);
+                }
+                out.close(field.name);
+            }
+            Value::Items(items, item) => {
+                out.open(field.name);
+                for it in items {
+                    out.leaf(item, it);
                 }
                 out.close(field.name);
             }
@@ -171,6 +180,33 @@ pub fn user_view(out: &mut XmlOut, name: &str, view: &UserView) {
             _ => Value::Absent,
         }),
     }
+}
+
+pub fn webhook(out: &mut XmlOut, name: &str, w: &crate::domain::webhook::Webhook) {
+    record(out, name, &schema::WEBHOOK, |f| match f.name {
+        "id" => text(&w.id),
+        "ownerId" => text(&w.owner_id),
+        "url" => text(&w.url),
+        "topics" => Value::Items(&w.topics, "topic"),
+        "createdAt" => text(timestamp(&w.created_at)),
+        _ => Value::Absent,
+    });
+}
+
+pub fn webhook_delivery(out: &mut XmlOut, name: &str, d: &crate::domain::webhook::WebhookDelivery) {
+    record(out, name, &schema::WEBHOOK_DELIVERY, |f| match f.name {
+        "id" => text(&d.id),
+        "webhookId" => text(&d.webhook_id),
+        "deliveryId" => text(&d.delivery_id),
+        "eventId" => text(d.event_id.to_string()),
+        "attempt" => text(d.attempt.to_string()),
+        "statusCode" => d.status_code.map_or(Value::Absent, |c| text(c.to_string())),
+        "succeeded" => text(if d.succeeded { "true" } else { "false" }),
+        "error" => d.error.as_deref().map_or(Value::Absent, text),
+        "durationMs" => text(d.duration_ms.to_string()),
+        "attemptedAt" => text(timestamp(&d.attempted_at)),
+        _ => Value::Absent,
+    });
 }
 
 pub fn audit_entry(out: &mut XmlOut, name: &str, e: &crate::domain::audit::AuditEntry) {

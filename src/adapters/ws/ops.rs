@@ -137,8 +137,29 @@ struct CreateApiKey {
 #[serde(deny_unknown_fields)]
 struct Nothing {}
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateWebhook {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    topics: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deliveries {
+    id: String,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+fn webhook(w: &crate::domain::webhook::Webhook) -> Value {
+    json!({"id": w.id, "owner_id": w.owner_id, "url": w.url, "topics": w.topics, "created_at": w.created_at})
+}
+
 /// Every `op` a `request` frame may name (what `operation` accepts; a test holds them equal).
-pub const OPS: [&str; 20] = [
+pub const OPS: [&str; 24] = [
     "createPost",
     "updatePost",
     "publishPost",
@@ -158,6 +179,10 @@ pub const OPS: [&str; 20] = [
     "createApiKey",
     "listApiKeys",
     "revokeApiKey",
+    "createWebhook",
+    "listWebhooks",
+    "deleteWebhook",
+    "listWebhookDeliveries",
     "listAuditEntries",
 ];
 
@@ -247,6 +272,19 @@ pub fn operation(op: &str, raw: Value) -> DomainResult<Operation> {
             Operation::ListApiKeys
         }
         "revokeApiKey" => Operation::RevokeApiKey { id: params::<Id>(raw)?.id },
+        "createWebhook" => {
+            let p: CreateWebhook = params(raw)?;
+            Operation::CreateWebhook(crate::domain::webhook::NewWebhook { url: p.url, topics: p.topics })
+        }
+        "listWebhooks" => {
+            let _: Nothing = params(raw)?;
+            Operation::ListWebhooks
+        }
+        "deleteWebhook" => Operation::DeleteWebhook { id: params::<Id>(raw)?.id },
+        "listWebhookDeliveries" => {
+            let p: Deliveries = params(raw)?;
+            Operation::ListWebhookDeliveries { id: p.id, paging: Paging { limit: p.limit, cursor: p.cursor } }
+        }
         "listAuditEntries" => {
             let p: ListAuditEntries = params(raw)?;
             let filter = crate::domain::audit::AuditQuery {
@@ -282,6 +320,15 @@ pub fn data(op: &str, outcome: Outcome) -> DomainResult<Value> {
             out
         }
         Outcome::ApiKeys(keys) => json!({"data": keys.iter().map(api_key).collect::<Vec<_>>()}),
+        Outcome::Webhook(created) => {
+            let mut out = webhook(&created.webhook);
+            out["secret"] = json!(created.secret);
+            out
+        }
+        Outcome::Webhooks(hooks) => json!({"data": hooks.iter().map(webhook).collect::<Vec<_>>()}),
+        Outcome::WebhookDeliveries(page) => {
+            json!({"data": page.items, "has_more": page.has_more(), "next_cursor": page.next_cursor})
+        }
         Outcome::AuditEntries(page) => {
             let has_more = page.has_more();
             let data: Vec<Value> = page.items.into_iter().map(audit_entry).collect();

@@ -5,6 +5,7 @@ mod auth;
 mod posts;
 mod secret;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -14,10 +15,11 @@ pub use auth::AuthService;
 pub use posts::PostService;
 pub use secret::{hash_secret, new_id, random_secret};
 pub use users::{RoleChange, UserService, UserView};
+pub use webhooks::WebhookService;
 
 use super::ports::{
     AuditLog, Clock, CredentialRepo, EventLog, Health, IdempotencyStore, LoginThrottle, PasswordHasher, PostRepo,
-    TokenIssuer, UserRepo,
+    TargetGuard, TokenIssuer, UserRepo, WebhookRepo,
 };
 
 /// Everything the services need, provided by the composition root.
@@ -37,6 +39,9 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// Lifetime of a refresh token family member.
     pub refresh_ttl: chrono::Duration,
+    pub webhooks: Arc<dyn WebhookRepo>,
+    /// Where webhooks may send (checked at registration and at every delivery).
+    pub targets: Arc<dyn TargetGuard>,
 }
 
 /// The one core every adapter calls.
@@ -45,6 +50,7 @@ pub struct Core {
     pub users: UserService,
     pub posts: PostService,
     pub auth: AuthService,
+    pub webhooks: WebhookService,
     pub audit: AuditService,
     pub deps: Arc<Deps>,
 }
@@ -56,6 +62,7 @@ impl Core {
             users: UserService::new(deps.clone()),
             posts: PostService::new(deps.clone()),
             auth: AuthService::new(deps.clone()),
+            webhooks: WebhookService::new(deps.clone()),
             audit: AuditService::new(deps.clone()),
             deps,
         }

@@ -7,6 +7,7 @@ use polyport::adapters::grpc::pb::audit_service_client::AuditServiceClient;
 use polyport::adapters::grpc::pb::auth_service_client::AuthServiceClient;
 use polyport::adapters::grpc::pb::post_service_client::PostServiceClient;
 use polyport::adapters::grpc::pb::user_service_client::UserServiceClient;
+use polyport::adapters::grpc::pb::webhook_service_client::WebhookServiceClient;
 use polyport::adapters::soap::envelope::Version;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -58,6 +59,10 @@ impl Cred {
     }
 }
 
+/// A public address (no DNS needed) on a topic no event uses: accepted, never called.
+const HOOK_URL: &str = "http://93.184.216.34/hook";
+const HOOK_TOPIC: &str = "posts/none";
+
 fn fresh_email() -> String {
     format!("new-{}@example.com", uuid::Uuid::now_v7().simple())
 }
@@ -96,6 +101,10 @@ pub async fn rest(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
         Op::Register => {
             (Method::POST, "/users".into(), Some(json!({"email": fresh_email(), "name": "N", "password": PASSWORD})))
         }
+        Op::CreateWebhook => (Method::POST, "/webhooks".into(), Some(json!({"url": HOOK_URL, "topics": [HOOK_TOPIC]}))),
+        Op::ListWebhooks => (Method::GET, "/webhooks".into(), None),
+        Op::DeleteWebhook => (Method::DELETE, format!("/webhooks/{}", fx.webhook), None),
+        Op::ListWebhookDeliveries => (Method::GET, format!("/webhooks/{}/deliveries", fx.webhook), None),
         Op::ListAuditEntries => (Method::GET, "/audit-log".into(), None),
     };
     let mut rb = app.client.request(method, app.api(&path));
@@ -146,6 +155,15 @@ pub fn graphql_request(op: Op, fx: &Fixture) -> Value {
             "mutation($e: String!, $p: String!) { register(input: {email: $e, name: \"N\", password: $p}) { id } }",
             json!({"e": fresh_email(), "p": PASSWORD}),
         ),
+        Op::CreateWebhook => (
+            "mutation($u: String!, $t: String!) { createWebhook(input: {url: $u, topics: [$t]}) { secret webhook { id } } }",
+            json!({"u": HOOK_URL, "t": HOOK_TOPIC}),
+        ),
+        Op::ListWebhooks => ("{ webhooks { id } }", json!({})),
+        Op::DeleteWebhook => ("mutation($id: ID!) { deleteWebhook(id: $id) }", json!({"id": fx.webhook})),
+        Op::ListWebhookDeliveries => {
+            ("query($id: ID!) { webhookDeliveries(id: $id) { edges { cursor } } }", json!({"id": fx.webhook}))
+        }
         Op::ListAuditEntries => ("{ auditLog(first: 5) { edges { cursor node { id action } } } }", json!({})),
     };
     json!({"query": query, "variables": variables})
@@ -223,8 +241,9 @@ async fn grpc(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
     let ch = channel(app).await;
     let mut posts = PostServiceClient::new(ch.clone());
     let mut users = UserServiceClient::new(ch.clone());
-    let mut audit = AuditServiceClient::new(ch.clone());
-    let mut auth = AuthServiceClient::new(ch);
+    let mut auth = AuthServiceClient::new(ch.clone());
+    let mut hooks = WebhookServiceClient::new(ch.clone());
+    let mut audit = AuditServiceClient::new(ch);
     let r = |m| grpc_request(m, cred);
     match op {
         Op::GetDraft => grpc_outcome(posts.get_post(r(pb::GetPostRequest { id: fx.draft.clone() })).await),
@@ -279,6 +298,19 @@ async fn grpc(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
             let m = pb::RegisterRequest { email: fresh_email(), name: "N".into(), password: PASSWORD.into() };
             grpc_outcome(users.register(grpc_request(m, cred)).await)
         }
+        Op::CreateWebhook => {
+            let m = pb::CreateWebhookRequest { url: HOOK_URL.into(), topics: vec![HOOK_TOPIC.into()] };
+            grpc_outcome(hooks.create_webhook(grpc_request(m, cred)).await)
+        }
+        Op::ListWebhooks => grpc_outcome(hooks.list_webhooks(grpc_request(pb::ListWebhooksRequest {}, cred)).await),
+        Op::DeleteWebhook => {
+            let m = pb::DeleteWebhookRequest { id: fx.webhook.clone() };
+            grpc_outcome(hooks.delete_webhook(grpc_request(m, cred)).await)
+        }
+        Op::ListWebhookDeliveries => {
+            let m = pb::ListWebhookDeliveriesRequest { id: fx.webhook.clone(), ..Default::default() };
+            grpc_outcome(hooks.list_webhook_deliveries(grpc_request(m, cred)).await)
+        }
         Op::ListAuditEntries => {
             grpc_outcome(audit.list_audit_entries(grpc_request(pb::ListAuditEntriesRequest::default(), cred)).await)
         }
@@ -304,6 +336,10 @@ async fn soap(app: &TestApp, cred: &Cred, op: Op, fx: &Fixture) -> String {
         Op::DeleteUser => ("DeleteUser", vec![("id", &fx.target_user)]),
         Op::Login => ("Login", vec![("email", &fx.owner_email), ("password", PASSWORD)]),
         Op::Register => ("Register", vec![("email", &email), ("name", "N"), ("password", PASSWORD)]),
+        Op::CreateWebhook => ("CreateWebhook", vec![("url", HOOK_URL), ("topics", "<p:topic>posts/none</p:topic>")]),
+        Op::ListWebhooks => ("ListWebhooks", vec![]),
+        Op::DeleteWebhook => ("DeleteWebhook", vec![("id", &fx.webhook)]),
+        Op::ListWebhookDeliveries => ("ListWebhookDeliveries", vec![("id", &fx.webhook)]),
         Op::ListAuditEntries => ("ListAuditEntries", vec![("limit", "5")]),
         Op::Me | Op::CreateApiKey => unreachable!("not offered over SOAP"),
     };
@@ -335,6 +371,10 @@ pub fn ws_frame(op: Op, fx: &Fixture) -> (&'static str, Value) {
         Op::CreateApiKey => ("createApiKey", json!({"name": "k", "scopes": ["posts:read"]})),
         Op::Login => ("login", json!({"email": fx.owner_email, "password": PASSWORD})),
         Op::Register => ("register", json!({"email": fresh_email(), "name": "N", "password": PASSWORD})),
+        Op::CreateWebhook => ("createWebhook", json!({"url": HOOK_URL, "topics": [HOOK_TOPIC]})),
+        Op::ListWebhooks => ("listWebhooks", json!({})),
+        Op::DeleteWebhook => ("deleteWebhook", json!({"id": fx.webhook})),
+        Op::ListWebhookDeliveries => ("listWebhookDeliveries", json!({"id": fx.webhook})),
         Op::ListAuditEntries => ("listAuditEntries", json!({"limit": 5})),
     }
 }

@@ -75,11 +75,17 @@ pub enum Op {
     CreateApiKey,
     Login,
     Register,
+    CreateWebhook,
+    ListWebhooks,
+    /// deleteWebhook on the owner's webhook.
+    DeleteWebhook,
+    /// listWebhookDeliveries of the owner's webhook.
+    ListWebhookDeliveries,
     /// listAuditEntries (admins only).
     ListAuditEntries,
 }
 
-pub const OPERATIONS: [Op; 17] = [
+pub const OPERATIONS: [Op; 21] = [
     Op::GetDraft,
     Op::GetPublished,
     Op::ListPosts,
@@ -96,6 +102,10 @@ pub const OPERATIONS: [Op; 17] = [
     Op::CreateApiKey,
     Op::Login,
     Op::Register,
+    Op::CreateWebhook,
+    Op::ListWebhooks,
+    Op::DeleteWebhook,
+    Op::ListWebhookDeliveries,
     Op::ListAuditEntries,
 ];
 
@@ -116,6 +126,8 @@ pub fn expected(who: Who, op: Op) -> &'static str {
         // The audit log is the admins' alone.
         (Owner | OtherMember | DemotedAdmin | Editor, ListAuditEntries) => "FORBIDDEN",
         (Owner, UnpublishPublished | PromoteUser | DeleteUser) => "FORBIDDEN",
+        // A webhook is its owner's (admins may see and delete it); others are told it is not there.
+        (OtherMember | DemotedAdmin | Editor, DeleteWebhook | ListWebhookDeliveries) => "NOT_FOUND",
         (Owner, _) => OK,
         // The demoted admin is a member now: the role comes from the record, not the token.
         (OtherMember | DemotedAdmin, GetDraft | UpdateDraft | PublishDraft | DeleteDraft) => "NOT_FOUND",
@@ -133,6 +145,8 @@ pub struct Fixture {
     pub published: String,
     pub target_user: String,
     pub owner_email: String,
+    /// The owner's webhook (for the webhook operations; empty otherwise).
+    pub webhook: String,
 }
 
 /// The actors of one app, set up once.
@@ -220,7 +234,37 @@ impl Cast {
         } else {
             self.owner.id.clone()
         };
-        Fixture { draft, published, target_user, owner_email: self.owner.email.clone() }
+        let webhook = if matches!(op, Op::CreateWebhook | Op::DeleteWebhook | Op::ListWebhookDeliveries) {
+            self.owner_webhook(app, op != Op::CreateWebhook).await
+        } else {
+            String::new()
+        };
+        Fixture { draft, published, target_user, owner_email: self.owner.email.clone(), webhook }
+    }
+
+    /// Removes the owner's webhooks (so the per-user cap never decides a cell) and, when asked,
+    /// stores a fresh one directly (its URL is never called: no event is on its topic).
+    async fn owner_webhook(&self, app: &TestApp, create: bool) -> String {
+        use polyport::domain::audit::{AuditRecord, action, target};
+        let repo = &app.core.deps.webhooks;
+        let record = |act, id: &str| {
+            AuditRecord::new(&internal(), &Actor::Anonymous, act, target("webhook", id), chrono::Utc::now())
+        };
+        for hook in repo.list(&self.owner.id).await.unwrap() {
+            repo.delete(&hook.id, &record(action::WEBHOOK_DELETED, &hook.id)).await.unwrap();
+        }
+        if !create {
+            return String::new();
+        }
+        let hook = polyport::domain::webhook::Webhook {
+            id: uuid::Uuid::now_v7().to_string(),
+            owner_id: self.owner.id.clone(),
+            url: "http://93.184.216.34/hook".into(),
+            topics: vec!["posts/none".into()],
+            created_at: chrono::Utc::now(),
+        };
+        repo.insert(&hook, "whsec_matrix", 10, &record(action::WEBHOOK_CREATED, &hook.id)).await.unwrap();
+        hook.id
     }
 }
 
@@ -254,7 +298,7 @@ async fn every_protocol_answers_the_table(app: TestApp) {
         cells += checked;
         wrong.extend(disagreeing);
     }
-    assert_eq!(cells, 6 * 17 * 11 - 2 * 11, "every offered cell ran");
+    assert_eq!(cells, 6 * 21 * 11 - 2 * 11, "every offered cell ran");
     assert!(wrong.is_empty(), "{} cells disagree with the table:\n{}", wrong.len(), wrong.join("\n"));
 }
 

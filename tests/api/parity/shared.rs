@@ -25,6 +25,7 @@ fn fixture(app: &TestApp, user: &crate::helpers::TestUser) -> Fixture {
         published: "none".into(),
         target_user: user.id.clone(),
         owner_email: user.email.clone(),
+        webhook: String::new(),
     }
 }
 

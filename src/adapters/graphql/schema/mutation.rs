@@ -5,8 +5,8 @@ use async_graphql::{Context, ID, Object};
 
 use super::super::error::{GqlResult, to_graphql};
 use super::types::{
-    AuthPayload, CreateApiKeyInput, CreatePostInput, CreatedApiKey, LoginInput, Post, RegisterInput, UpdatePostInput,
-    UpdateUserInput, User,
+    AuthPayload, CreateApiKeyInput, CreatePostInput, CreateWebhookInput, CreatedApiKey, CreatedWebhook, LoginInput,
+    Post, RegisterInput, UpdatePostInput, UpdateUserInput, User,
 };
 use super::{Caller, shared};
 use crate::domain::error::DomainError;
@@ -140,6 +140,25 @@ impl Mutation {
     /// Answers the revoked key's id.
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
         run(ctx, Operation::RevokeApiKey { id: id.to_string() }).await?;
+        Ok(id)
+    }
+
+    /// Registers a webhook; the signing secret is in this answer only.
+    async fn create_webhook(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateWebhookInput,
+    ) -> async_graphql::Result<CreatedWebhook> {
+        let input = crate::domain::webhook::NewWebhook { url: input.url, topics: input.topics };
+        match run(ctx, Operation::CreateWebhook(input)).await? {
+            Outcome::Webhook(created) => Ok(created.into()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Deletes a webhook (yours, or anyone's as an admin). Answers the deleted id.
+    async fn delete_webhook(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
+        run(ctx, Operation::DeleteWebhook { id: id.to_string() }).await?;
         Ok(id)
     }
 }

@@ -5,7 +5,8 @@ use async_graphql::{Context, ID, Object};
 use super::super::error::{GqlResult, or_null};
 use super::guard::page_cost;
 use super::types::{
-    ApiKey, Post, PostConnection, PostFilterInput, User, UserConnection, UserEdge, edges, page_request,
+    ApiKey, Post, PostConnection, PostFilterInput, User, UserConnection, UserEdge, Webhook, WebhookDelivery,
+    WebhookDeliveryConnection, WebhookDeliveryEdge, edges, page_request,
 };
 use super::{Caller, shared};
 use crate::domain::service::UserView;
@@ -92,5 +93,48 @@ impl Query {
         let caller = ctx.data::<Caller>()?;
         let keys = shared(ctx).core.auth.list_api_keys(&caller.actor).await.gql()?;
         Ok(keys.into_iter().map(ApiKey::from).collect())
+    }
+
+    /// The caller's webhooks (their secrets are never shown again).
+    async fn webhooks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Webhook>> {
+        let caller = ctx.data::<Caller>()?;
+        let op = crate::platform::operations::Operation::ListWebhooks;
+        match shared(ctx).ops.run(&caller.admitted, op, None).await.gql()?.0 {
+            crate::platform::operations::Outcome::Webhooks(hooks) => Ok(hooks.into_iter().map(Webhook::from).collect()),
+            _ => Err(async_graphql::Error::new("unexpected outcome")),
+        }
+    }
+
+    /// A webhook's delivery attempts, newest first (its owner or an admin).
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn webhook_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<WebhookDeliveryConnection> {
+        use crate::platform::operations::{Operation, Outcome, Paging, webhook_deliveries_context};
+        let (s, caller) = (shared(ctx), ctx.data::<Caller>()?);
+        let op = Operation::ListWebhookDeliveries {
+            id: id.to_string(),
+            paging: Paging { limit: first.map(i64::from), cursor: after },
+        };
+        let Outcome::WebhookDeliveries(listed) = s.ops.run(&caller.admitted, op, None).await.gql()?.0 else {
+            return Err(async_graphql::Error::new("unexpected outcome"));
+        };
+        let context = webhook_deliveries_context(&id);
+        let page = crate::domain::page::Page {
+            next_after: listed.next_cursor.as_ref().and(listed.items.last().map(|d| d.id.clone())),
+            items: listed.items,
+        };
+        let (edges, page_info) = edges(
+            &s.ops,
+            &context,
+            page,
+            |d| d.id.clone(),
+            |cursor, d| WebhookDeliveryEdge { cursor, node: WebhookDelivery::from(d) },
+        );
+        Ok(WebhookDeliveryConnection { edges, page_info })
     }
 }

@@ -409,3 +409,86 @@ pub struct UserEvent {
     pub occurred_at: DateTime<Utc>,
     pub user: User,
 }
+
+#[derive(InputObject)]
+pub struct CreateWebhookInput {
+    /// Absolute http(s) URL whose host resolves to public addresses only.
+    pub url: String,
+    /// `posts`, `posts/{id}`, `users/{id}`, `users/{id}/posts`.
+    pub topics: Vec<String>,
+}
+
+/// A webhook: every event its owner may read on its topics is POSTed to `url`, signed.
+#[derive(SimpleObject)]
+pub struct Webhook {
+    pub id: ID,
+    pub owner_id: ID,
+    pub url: String,
+    pub topics: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<crate::domain::webhook::Webhook> for Webhook {
+    fn from(w: crate::domain::webhook::Webhook) -> Self {
+        Self { id: ID(w.id), owner_id: ID(w.owner_id), url: w.url, topics: w.topics, created_at: w.created_at }
+    }
+}
+
+/// A new webhook; `secret` (which signs every delivery) is shown exactly once.
+#[derive(SimpleObject)]
+pub struct CreatedWebhook {
+    pub webhook: Webhook,
+    pub secret: String,
+}
+
+impl From<crate::domain::webhook::CreatedWebhook> for CreatedWebhook {
+    fn from(c: crate::domain::webhook::CreatedWebhook) -> Self {
+        Self { webhook: c.webhook.into(), secret: c.secret }
+    }
+}
+
+/// One delivery attempt of a webhook.
+#[derive(SimpleObject)]
+pub struct WebhookDelivery {
+    pub id: ID,
+    pub webhook_id: ID,
+    /// The `Polyport-Delivery-Id` header: the same on every attempt of one event's delivery.
+    pub delivery_id: ID,
+    pub event_id: ID,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    pub status_code: Option<i64>,
+    pub succeeded: bool,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub attempted_at: DateTime<Utc>,
+}
+
+impl From<crate::domain::webhook::WebhookDelivery> for WebhookDelivery {
+    fn from(d: crate::domain::webhook::WebhookDelivery) -> Self {
+        Self {
+            id: ID(d.id),
+            webhook_id: ID(d.webhook_id),
+            delivery_id: ID(d.delivery_id),
+            event_id: ID(d.event_id.to_string()),
+            attempt: d.attempt,
+            status_code: d.status_code,
+            succeeded: d.succeeded,
+            error: d.error,
+            duration_ms: d.duration_ms,
+            attempted_at: d.attempted_at,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct WebhookDeliveryEdge {
+    pub cursor: String,
+    pub node: WebhookDelivery,
+}
+
+#[derive(SimpleObject)]
+pub struct WebhookDeliveryConnection {
+    pub edges: Vec<WebhookDeliveryEdge>,
+    pub page_info: PageInfo,
+}

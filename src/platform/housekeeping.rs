@@ -1,10 +1,10 @@
-//! Background housekeeping: purging expired idempotency keys, and events and audit entries
-//! past retention.
+//! Background housekeeping timers: purging expired idempotency keys, events and audit entries
+//! past retention, and finished jobs. (The job queue itself is `platform::queue`.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::ports::{AuditLog, Clock, EventLog, IdempotencyStore};
+use crate::domain::ports::{AuditLog, Clock, EventLog, IdempotencyStore, JobStore};
 use crate::platform::shutdown::Shutdown;
 
 pub struct Housekeeping {
@@ -16,6 +16,9 @@ pub struct Housekeeping {
     pub audit_retention: chrono::Duration,
     pub clock: Arc<dyn Clock>,
     pub every: Duration,
+    /// Succeeded jobs are kept this long (dead ones stay until an operator removes them).
+    pub jobs: Arc<dyn JobStore>,
+    pub job_retention: chrono::Duration,
 }
 
 impl Housekeeping {
@@ -47,6 +50,11 @@ impl Housekeeping {
             Ok(n) if n > 0 => tracing::info!(purged = n, "audit entries past retention purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging audit entries failed"),
+        }
+        match self.jobs.purge_succeeded_before(now - self.job_retention).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "succeeded jobs purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging succeeded jobs failed"),
         }
     }
 }
