@@ -5,7 +5,9 @@
 # Environment knobs (all optional):
 #   POLYPORT_BIN                  use this binary instead of building target/release/polyport
 #   SCHEMATHESIS_MAX_EXAMPLES     test cases per operation and phase (default 30)
-#   SCHEMATHESIS_WORKERS          concurrent workers (default 2, the machine has 2 cores)
+#   SCHEMATHESIS_WORKERS          concurrent workers (default 1: with 2, hypothesis describing a
+#                                 lambda in two threads at once can hit CPython 3.11's "AST constructor
+#                                 recursion depth mismatch" and report a runtime error)
 #   SCHEMATHESIS_TIMEOUT          hard wall-clock cap for the whole schemathesis run, seconds
 #                                 (default 840: below the 15 min access-token lifetime)
 #   SCHEMATHESIS_SEED             reproduce a run (schemathesis prints the seed it used)
@@ -35,7 +37,7 @@ ARGS=(
     --checks all
     --header "Authorization: Bearer $TOKEN"
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}"
-    --workers "${SCHEMATHESIS_WORKERS:-2}"
+    --workers "${SCHEMATHESIS_WORKERS:-1}"
     --request-timeout 10
     --wait-for-schema 30
     --generation-database none

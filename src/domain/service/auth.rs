@@ -28,7 +28,8 @@ fn bad_credentials() -> DomainError {
 }
 
 fn require_token(refresh_token: &str) -> DomainResult<()> {
-    let issue = match refresh_token.len() {
+    // Characters, as the documented `maxLength` counts them (not UTF-8 bytes).
+    let issue = match refresh_token.chars().count() {
         0 => "required",
         n if n > 128 => "too_long",
         _ => return Ok(()),
