@@ -246,6 +246,9 @@ impl Sqlite {
             batch.into_iter().for_each(|job| job.finish(true));
             return;
         };
+        // Idle readers give back their WAL read locks first: a write transaction can restart the
+        // WAL from its beginning only while no reader holds one (else the WAL grows under load).
+        lock(&self.readers).iter_mut().for_each(Reader::end_snapshot);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "SQLite could not begin a write transaction");
             batch.into_iter().for_each(|job| job.finish(true));
