@@ -56,7 +56,9 @@ GLOBAL=(--config-file .ci/schemathesis.toml)
 
 note "schemathesis ${GLOBAL[*]} ${ARGS[*]//Bearer */Bearer ***}"
 set +e
-timeout --foreground --signal=INT --kill-after=30 "${SCHEMATHESIS_TIMEOUT:-840}" \
+# The hooks give each well-formed generated Idempotency-Key its own value (see the file).
+SCHEMATHESIS_HOOKS=.ci/schemathesis_hooks.py \
+    timeout --foreground --signal=INT --kill-after=30 "${SCHEMATHESIS_TIMEOUT:-840}" \
     "$VENV_DIR/bin/schemathesis" "${GLOBAL[@]}" "${ARGS[@]}"
 rc=$?
 set -e

@@ -209,6 +209,22 @@ impl Operation {
     }
 }
 
+/// The operations whose `idempotent_input` is `Some`: the ones an idempotency key applies to
+/// (the API documents declare the key on these; a unit test holds the list to the code).
+pub const IDEMPOTENT: [&str; 11] = [
+    "logout",
+    "register",
+    "updateUser",
+    "deleteUser",
+    "publishPost",
+    "unpublishPost",
+    "deletePost",
+    "createPost",
+    "updatePost",
+    "revokeApiKey",
+    "deleteWebhook",
+];
+
 /// The operations, with what they share: the core, the cursor codec, the idempotency store.
 #[derive(Clone)]
 pub struct Operations {
@@ -366,5 +382,56 @@ fn unkeep(kept: Kept) -> Outcome {
         Kept::User(u) => Outcome::User(u),
         Kept::Post(p) => Outcome::Post(p),
         Kept::Done => Outcome::Done,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every operation, once (add a new variant here too).
+    fn every_operation() -> Vec<Operation> {
+        let id = || "x".to_string();
+        vec![
+            Operation::Login { email: id(), password: id() },
+            Operation::RefreshToken { refresh_token: id() },
+            Operation::Logout { refresh_token: id() },
+            Operation::Register(RegisterUser { email: id(), name: id(), password: id() }),
+            Operation::Me,
+            Operation::GetUser { id: id() },
+            Operation::ListUsers(Paging::default()),
+            Operation::UpdateUser { id: id(), patch: UserPatch::default(), expected_version: None },
+            Operation::DeleteUser { id: id(), expected_version: None },
+            Operation::GetPost { id: id() },
+            Operation::ListPosts { filter: PostFilter::default(), paging: Paging::default() },
+            Operation::ListUserPosts { user_id: id(), filter: PostFilter::default(), paging: Paging::default() },
+            Operation::CreatePost(NewPost::default()),
+            Operation::UpdatePost { id: id(), patch: PostPatch::default(), expected_version: None },
+            Operation::PublishPost { id: id(), expected_version: None },
+            Operation::UnpublishPost { id: id(), expected_version: None },
+            Operation::DeletePost { id: id(), expected_version: None },
+            Operation::CreateApiKey { name: id(), scopes: vec![] },
+            Operation::ListApiKeys,
+            Operation::RevokeApiKey { id: id() },
+            Operation::CreateWebhook(NewWebhook::default()),
+            Operation::ListWebhooks,
+            Operation::DeleteWebhook { id: id() },
+            Operation::ListWebhookDeliveries { id: id(), paging: Paging::default() },
+            Operation::ListAuditEntries { filter: AuditQuery::default(), paging: Paging::default() },
+        ]
+    }
+
+    #[test]
+    fn the_idempotent_list_names_exactly_the_operations_a_key_applies_to() {
+        let all = every_operation();
+        let mut names: Vec<&str> = all.iter().map(Operation::name).collect();
+        names.dedup();
+        assert_eq!(names.len(), 25, "every operation is listed once");
+        let applies: Vec<&str> = all.iter().filter(|op| op.idempotent_input().is_some()).map(Operation::name).collect();
+        let mut listed = IDEMPOTENT.to_vec();
+        listed.sort_unstable();
+        let mut applies_sorted = applies.clone();
+        applies_sorted.sort_unstable();
+        assert_eq!(listed, applies_sorted);
     }
 }

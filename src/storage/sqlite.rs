@@ -8,10 +8,14 @@
 //! - writes are jobs queued for one drain task that runs every job queued meanwhile in ONE
 //!   transaction (group commit), each job in its own savepoint, and answers each job only after
 //!   the commit, so an acknowledged write is durable (WAL, `synchronous = NORMAL`);
-//! - a checkpointer thread moves the WAL into the database, off the request threads.
+//! - a checkpointer thread moves the WAL into the database, off the request threads; when the
+//!   WAL has grown past `WAL_RESTART_FRAMES` (writes kept coming while it ran, so it never
+//!   caught up), the writer finishes the checkpoint itself between two batches, so the next
+//!   batch starts the WAL over from its beginning and the file is cut back to
+//!   `WAL_SIZE_LIMIT`: the WAL stays bounded under any sustained write load.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -23,7 +27,11 @@ use super::sql::{Arg, Conn, DbError, Failure, JobFuture, Row};
 use crate::domain::error::{DomainError, DomainResult};
 
 /// Every connection's settings. `busy_timeout` covers another process holding the write lock.
-const PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+/// `temp_store = MEMORY` keeps the statement journal of each job's savepoint in memory: on
+/// disk (the default) it cost a `pwrite` for every page a job touched, most of a create's
+/// system time.
+const PRAGMAS: &str =
+    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;";
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
 /// The longest a reader keeps one snapshot: the bound on how late this process sees another
@@ -31,6 +39,10 @@ const STATEMENT_CACHE: usize = 128;
 const SNAPSHOT_FOR: Duration = Duration::from_millis(20);
 /// How often the checkpointer copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// WAL frames (pages) past which the writer completes a checkpoint itself before its next batch.
+const WAL_RESTART_FRAMES: i64 = 2048;
+/// The size the WAL file is cut back to when it starts over (`journal_size_limit`).
+const WAL_SIZE_LIMIT: i64 = 16 << 20;
 
 /// A write job: its statements, then its answer once the batch's commit is known.
 trait Job: Send {
@@ -121,6 +133,8 @@ pub(crate) struct Sqlite {
     queue: Mutex<Queue>,
     /// Dropped on close, which ends the checkpointer.
     checkpointer: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// Frames the WAL held at the checkpointer's last pass (0 once the writer has seen to it).
+    wal_behind: Arc<AtomicI64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -135,7 +149,9 @@ impl Sqlite {
         migrations: &sqlx::migrate::Migrator,
     ) -> anyhow::Result<Arc<Self>> {
         let mut writer = open_connection(path, OpenFlags::default()).context("opening the SQLite database")?;
-        writer.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;")?;
+        writer.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+        ))?;
         migrate(&mut writer, migrations).context("applying migrations")?;
         let store = Arc::new(Sqlite {
             path: path.to_path_buf(),
@@ -145,6 +161,7 @@ impl Sqlite {
             writer: Mutex::new(Some(writer)),
             queue: Mutex::new(Queue::default()),
             checkpointer: Mutex::new(None),
+            wal_behind: Arc::new(AtomicI64::new(0)),
         });
         store.start_checkpointer()?;
         Ok(store)
@@ -153,10 +170,13 @@ impl Sqlite {
     fn start_checkpointer(&self) -> anyhow::Result<()> {
         let conn = open_connection(&self.path, OpenFlags::default())?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let behind = self.wal_behind.clone();
         std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+                match checkpoint(&conn) {
+                    // Writes go on while it runs: the count is the WAL it found, caught up or not.
+                    Ok((frames, _)) => behind.store(frames, Ordering::Relaxed),
+                    Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed; retrying"),
                 }
             }
             let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
@@ -249,6 +269,16 @@ impl Sqlite {
         // Idle readers give back their WAL read locks first: a write transaction can restart the
         // WAL from its beginning only while no reader holds one (else the WAL grows under load).
         lock(&self.readers).iter_mut().for_each(Reader::end_snapshot);
+        if self.wal_behind.load(Ordering::Relaxed) > WAL_RESTART_FRAMES {
+            // No write can append meanwhile (this holds the writer), so unless a reader on
+            // another thread still holds an old snapshot this copies the rest of the WAL, and
+            // this batch's first write starts it over (else the next batch tries again).
+            match checkpoint(conn) {
+                Ok((frames, copied)) if copied >= frames => self.wal_behind.store(0, Ordering::Relaxed),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "SQLite checkpoint by the writer failed"),
+            }
+        }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "SQLite could not begin a write transaction");
             batch.into_iter().for_each(|job| job.finish(true));
@@ -305,6 +335,11 @@ impl Sqlite {
         lock(&self.readers).clear();
         lock(&self.checkpointer).take();
     }
+}
+
+/// A passive checkpoint: the frames in the WAL and how many of them are in the database now.
+fn checkpoint(conn: &Connection) -> Result<(i64, i64), rusqlite::Error> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)))
 }
 
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, rusqlite::Error> {

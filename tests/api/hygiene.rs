@@ -137,6 +137,16 @@ async fn openapi_names_each_operation_canonically_and_states_who_may_call_it_as_
             let guarded = ["updatePost", "deletePost", "publishPost", "unpublishPost", "updateUser", "deleteUser"];
             assert_eq!(guarded.contains(&id), statuses.contains(&&"412".to_string()), "{id}: {statuses:?}");
             assert_eq!(op.get("requestBody").is_some(), statuses.contains(&&"415".to_string()), "{id}");
+            let params: Vec<&str> =
+                op["parameters"].as_array().map_or(vec![], |ps| ps.iter().filter_map(|p| p["name"].as_str()).collect());
+            assert_eq!(params.contains(&"If-Match"), guarded.contains(&id), "{id}: {params:?}");
+            assert_eq!(
+                params.contains(&"If-None-Match"),
+                ["getPost", "getUser", "me"].contains(&id),
+                "{id}: {params:?}"
+            );
+            let keyed = polyport::platform::operations::IDEMPOTENT.contains(&id);
+            assert_eq!(params.contains(&"Idempotency-Key"), keyed, "{id}: {params:?}");
         }
     }
     let count = ids.len();

@@ -34,10 +34,9 @@ pub fn page_size_text() -> String {
     format!("Page size, clamped into 1..={MAX_LIMIT} (default {DEFAULT_LIMIT}).")
 }
 
-/// Adds the security schemes, who may call each operation, the error responses each can give,
-/// and the page size rule on every `limit`. `Idempotency-Key`, `If-Match` and `If-None-Match`
-/// are described in the info text, not declared as parameters: schemathesis would take a
-/// generated validator or a repeated key for a valid request refused.
+/// Adds the security schemes, who may call each operation, the headers each accepts
+/// (`Idempotency-Key`, `If-Match`, `If-None-Match`), the error responses each can give, and
+/// the page size rule on every `limit`.
 struct CommonResponses;
 
 const ERRORS: [(&str, &str); 13] = [
@@ -65,6 +64,51 @@ pub const ANONYMOUS: [&str; 9] =
 const IF_MATCH: [&str; 6] = ["updatePost", "deletePost", "publishPost", "unpublishPost", "updateUser", "deleteUser"];
 /// Operations answering 304 to an `If-None-Match` of the current version.
 const IF_NONE_MATCH: [&str; 3] = ["getPost", "getUser", "me"];
+/// A header parameter with a string schema.
+fn header(name: &str, description: &str, schema: utoipa::openapi::ObjectBuilder) -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .description(Some(description))
+        .schema(Some(schema.schema_type(utoipa::openapi::Type::String)))
+        .build()
+}
+
+/// The headers `id` accepts: `Idempotency-Key` on the operations that take part in
+/// idempotency (the list lives with the operations), the version preconditions where they apply.
+fn headers_of(id: &str) -> Vec<utoipa::openapi::path::Parameter> {
+    use utoipa::openapi::ObjectBuilder;
+    let mut headers = Vec::new();
+    if crate::platform::operations::IDEMPOTENT.contains(&id) {
+        headers.push(header(
+            "Idempotency-Key",
+            "1 to 255 visible ASCII characters, a new one per intended change. A repeat with the same \
+             key and input replays the first outcome (kept 24 h, marked `idempotent-replayed: true`); \
+             another input answers 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs \
+             answers 409.",
+            ObjectBuilder::new().min_length(Some(1)).max_length(Some(255)).pattern(Some("^[!-~]+$")),
+        ));
+    }
+    if IF_MATCH.contains(&id) {
+        headers.push(header(
+            "If-Match",
+            "The version this change is based on, as the `ETag` a read answered (`\"v<version>\"`), or \
+             `*`. Any other value, or a version that is no longer current, answers 412.",
+            ObjectBuilder::new(),
+        ));
+    }
+    if IF_NONE_MATCH.contains(&id) {
+        headers.push(header(
+            "If-None-Match",
+            "ETags the caller holds (`\"v<version>\"`, comma separated, or `*`): 304 without a body \
+             while one of them is current.",
+            ObjectBuilder::new(),
+        ));
+    }
+    headers
+}
+
 /// Whether `status` is an answer `op` can give (`writes`: not a GET; a write can meet a
 /// conflict or its `Idempotency-Key` in flight, 409).
 fn can_answer(op: &Operation, id: &str, writes: bool, status: &str) -> bool {
@@ -107,6 +151,10 @@ impl Modify for CommonResponses {
                     Some(if ANONYMOUS.contains(&id.as_str()) { optional.clone() } else { credentials.clone() });
                 for param in op.parameters.iter_mut().flatten().filter(|p| p.name == "limit") {
                     param.description = Some(page_size_text());
+                }
+                let headers = headers_of(&id);
+                if !headers.is_empty() {
+                    op.parameters.get_or_insert_with(Vec::new).extend(headers);
                 }
                 if IF_NONE_MATCH.contains(&id.as_str()) {
                     op.responses
