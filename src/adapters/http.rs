@@ -20,7 +20,7 @@ use super::request::header_str;
 use super::rest::error::ApiError;
 use super::rest::{openapi, ops};
 use crate::domain::error::DomainError;
-use crate::platform::metrics::{CodeLabels, RequestLabels, RouteLabels};
+use crate::platform::metrics::{self, CodeLabels, RequestLabels, RouteLabels};
 use crate::platform::request_id;
 use crate::platform::trace::TraceContext;
 
@@ -143,15 +143,67 @@ struct Protocol(&'static str);
 /// Names the protocol of every request of an adapter's routes in the request context (what
 /// the audit log records) and marks its responses with it (the metrics label).
 fn tagged(protocol: &'static str, routes: Router) -> Router {
-    routes
-        .layer(axum::middleware::map_response(move |mut response: Response| async move {
+    routes.layer(TagLayer(protocol))
+}
+
+/// `tagged` as a plain tower layer: it runs on every request, so it boxes nothing.
+#[derive(Clone, Copy)]
+struct TagLayer(&'static str);
+
+impl<S> tower::Layer<S> for TagLayer {
+    type Service = Tag<S>;
+    fn layer(&self, inner: S) -> Tag<S> {
+        Tag { inner, protocol: self.0 }
+    }
+}
+
+#[derive(Clone)]
+struct Tag<S> {
+    inner: S,
+    protocol: &'static str,
+}
+
+impl<S> tower::Service<Request> for Tag<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Tagged<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        request_id::set_protocol(self.protocol);
+        Tagged { inner: self.inner.call(req), protocol: self.protocol }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner response, with the `Protocol` put on it.
+    struct Tagged<F> {
+        #[pin]
+        inner: F,
+        protocol: &'static str,
+    }
+}
+
+impl<F, E> std::future::Future for Tagged<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let protocol = *this.protocol;
+        this.inner.poll(cx).map_ok(|mut response| {
             response.extensions_mut().insert(Protocol(protocol));
             response
-        }))
-        .layer(axum::middleware::map_request(move |req: Request| async move {
-            request_id::set_protocol(protocol);
-            req
-        }))
+        })
+    }
 }
 
 /// Request id, trace context (the client's `traceparent` continued, or a new trace), one span
@@ -161,9 +213,9 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     let id = request_id::accept_or_generate(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     let parent =
         TraceContext::parent(header_str(req.headers(), "traceparent"), header_str(req.headers(), "tracestate"));
-    let method = req.method().to_string();
-    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_string();
-    let (span, trace) = crate::telemetry::request_span(&id, parent.as_ref(), &method, &route);
+    let method = metrics::method_label(req.method());
+    let route = metrics::route_label(req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str));
+    let (span, trace) = crate::telemetry::request_span(&id, parent.as_ref(), method, route);
     let traceresponse = trace.to_traceparent();
     let started = Instant::now();
     s.metrics.in_flight.inc();
@@ -188,13 +240,15 @@ async fn observe(State(s): State<Shared>, req: Request, next: Next) -> Response 
     if let Some(e) = &error {
         s.metrics.errors.get_or_create(&CodeLabels { code: e.code.as_str() }).inc();
     }
-    s.metrics.requests.get_or_create(&RequestLabels { protocol, method, route: route.clone(), status }).inc();
+    s.metrics.requests.get_or_create(&RequestLabels { protocol, method, route, status }).inc();
     s.metrics.latency.get_or_create(&RouteLabels { protocol, route }).observe(elapsed.as_secs_f64());
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&traceresponse) {
-        response.headers_mut().insert("traceresponse", v);
+    // Values new on every response are sent unindexed: in HTTP/2 each would otherwise take a
+    // place in the connection's header table, evicting what repeats.
+    for (name, value) in [("x-request-id", &id), ("traceresponse", &traceresponse)] {
+        if let Ok(mut v) = HeaderValue::from_str(value) {
+            v.set_sensitive(true);
+            response.headers_mut().insert(name, v);
+        }
     }
     response
 }

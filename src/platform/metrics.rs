@@ -12,15 +12,52 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub protocol: &'static str,
-    pub method: String,
-    pub route: String,
+    pub method: &'static str,
+    pub route: &'static str,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub protocol: &'static str,
-    pub route: String,
+    pub route: &'static str,
+}
+
+/// A request method as a label: the standard ones by name, any other as `OTHER` (a client
+/// choosing methods must not choose how many series there are).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN.iter().find(|(m, _)| m == method).map_or("OTHER", |(_, name)| name)
+}
+
+/// A route pattern as a label, kept once for the life of the process. Patterns come from the
+/// router's own table (or are `unmatched`), so there are as many as it has routes.
+pub fn route_label(route: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{OnceLock, RwLock};
+    static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(Default::default);
+    if let Some(known) = routes.read().unwrap_or_else(|e| e.into_inner()).get(route) {
+        return known;
+    }
+    let mut routes = routes.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = routes.get(route) {
+        return known;
+    }
+    let kept: &'static str = Box::leak(route.to_string().into_boxed_str());
+    routes.insert(kept);
+    kept
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

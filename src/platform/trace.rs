@@ -2,8 +2,6 @@
 //! sent (an invalid value is ignored, as the spec asks), starting a trace when none came, and
 //! the child span a hop of ours takes.
 
-use std::fmt::Write as _;
-
 /// Longest `tracestate` kept (the spec allows 32 members of at most 256 characters each; we
 /// keep what fits 512 bytes and drop the rest rather than refuse the request).
 const MAX_TRACESTATE: usize = 512;
@@ -102,13 +100,12 @@ fn clean_tracestate(value: &str) -> Option<String> {
     Some(value.to_string())
 }
 
+/// `bytes` random bytes (8 or 16) as lowercase hex, never all zero.
 fn random_hex(bytes: usize) -> String {
     loop {
-        let mut out = String::with_capacity(bytes * 2);
-        for _ in 0..bytes {
-            let _ = write!(out, "{:02x}", rand::random::<u8>());
-        }
-        if !out.bytes().all(|b| b == b'0') {
+        let value: u128 = rand::random();
+        let out = if bytes >= 16 { format!("{value:032x}") } else { format!("{:016x}", value as u64) };
+        if value != 0 && !out.bytes().all(|b| b == b'0') {
             return out;
         }
     }

@@ -108,7 +108,10 @@ impl Call {
         for (name, value) in
             [("ratelimit-limit", d.limit), ("ratelimit-remaining", d.remaining), ("ratelimit-reset", d.reset_secs)]
         {
-            md.insert(name, MetadataValue::from(value));
+            let mut value = MetadataValue::from(value);
+            // The count and the reset change from call to call: kept out of the HPACK table.
+            value.set_sensitive(name != "ratelimit-limit");
+            md.insert(name, value);
         }
         response
     }
