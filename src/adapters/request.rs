@@ -1,11 +1,13 @@
 //! Reading an HTTP request the same way in every adapter: header text, the peer's address, the
 //! browser Origin check that guards WebSocket upgrades, and the close code a bad WebSocket
-//! message earns.
+//! message earns; and the rate-limit headers every HTTP answer carries.
 
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
-use axum::http::{Extensions, HeaderMap, header};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, header};
+
+use crate::platform::ratelimit::Decision;
 
 /// A header's text; a value that is not visible ASCII reads as U+FFFD (never matches).
 pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -80,5 +82,27 @@ pub fn ws_read_error_close(e: &axum::Error) -> Option<(u16, &'static str)> {
         Some((1002, "protocol error"))
     } else {
         None
+    }
+}
+
+const LIMIT: [HeaderName; 2] =
+    [HeaderName::from_static("ratelimit-limit"), HeaderName::from_static("x-ratelimit-limit")];
+const REMAINING: [HeaderName; 2] =
+    [HeaderName::from_static("ratelimit-remaining"), HeaderName::from_static("x-ratelimit-remaining")];
+const RESET: [HeaderName; 2] =
+    [HeaderName::from_static("ratelimit-reset"), HeaderName::from_static("x-ratelimit-reset")];
+
+/// The budget a request left, as `ratelimit-*` headers and their `x-ratelimit-*` aliases (REST,
+/// GraphQL and SOAP answers alike). The count and the reset change from request to request:
+/// sent never-indexed, so over HTTP/2 they do not churn the connection's header table.
+pub fn rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
+    for (names, value, changes) in
+        [(LIMIT, d.limit, false), (REMAINING, d.remaining, true), (RESET, d.reset_secs, true)]
+    {
+        let mut value = HeaderValue::from(value);
+        value.set_sensitive(changes);
+        for name in names {
+            headers.insert(name, value.clone());
+        }
     }
 }

@@ -6,7 +6,7 @@ use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request as GqlRequest, Response as GqlResponse};
 use axum::body::Bytes;
 use axum::extract::{Request, State as AxumState};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::State;
@@ -44,14 +44,7 @@ impl Reply {
         let ct = if self.modern { GRAPHQL_RESPONSE } else { "application/json" };
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
         if let Some(d) = &self.decision {
-            let pairs = [("limit", d.limit), ("remaining", d.remaining), ("reset", d.reset_secs)];
-            for (name, value) in pairs {
-                for prefix in ["ratelimit-", "x-ratelimit-"] {
-                    if let Ok(n) = HeaderName::try_from(format!("{prefix}{name}")) {
-                        response.headers_mut().insert(n, HeaderValue::from(value));
-                    }
-                }
-            }
+            crate::adapters::request::rate_limit_headers(response.headers_mut(), d);
         }
         response
     }

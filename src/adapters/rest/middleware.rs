@@ -2,7 +2,6 @@
 //! checks. Idempotency keys are the canonical operations' (see `extract::Caller::run`).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -11,7 +10,6 @@ use crate::adapters::Shared;
 use crate::adapters::http_error::not_acceptable;
 use crate::adapters::request::{accepts, declares_more_than, header_str, peer_ip};
 use crate::platform::admission::Presented;
-use crate::platform::ratelimit::Decision;
 
 /// Admission (the caller as it is now, the shared budget charged before any refusal), then
 /// the body and media-type checks.
@@ -38,22 +36,6 @@ pub async fn gate(State(shared): State<Shared>, mut req: Request, next: Next) ->
             Err(e) => ApiError(e).into_response(),
         }
     };
-    rate_limit_headers(response.headers_mut(), &decision);
+    crate::adapters::request::rate_limit_headers(response.headers_mut(), &decision);
     response
-}
-
-const LIMIT: [HeaderName; 2] =
-    [HeaderName::from_static("ratelimit-limit"), HeaderName::from_static("x-ratelimit-limit")];
-const REMAINING: [HeaderName; 2] =
-    [HeaderName::from_static("ratelimit-remaining"), HeaderName::from_static("x-ratelimit-remaining")];
-const RESET: [HeaderName; 2] =
-    [HeaderName::from_static("ratelimit-reset"), HeaderName::from_static("x-ratelimit-reset")];
-
-fn rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
-    for (names, value) in [(LIMIT, d.limit), (REMAINING, d.remaining), (RESET, d.reset_secs)] {
-        let value = HeaderValue::from(value);
-        for name in names {
-            headers.insert(name, value.clone());
-        }
-    }
 }

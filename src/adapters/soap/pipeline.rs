@@ -116,15 +116,7 @@ pub async fn call(State(s): State<SoapState>, req: Request) -> Response {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     if let Some(d) = decision {
-        for (names, value) in [
-            (["ratelimit-limit", "x-ratelimit-limit"], d.limit),
-            (["ratelimit-remaining", "x-ratelimit-remaining"], d.remaining),
-            (["ratelimit-reset", "x-ratelimit-reset"], d.reset_secs),
-        ] {
-            for name in names {
-                headers.insert(name, HeaderValue::from(value));
-            }
-        }
+        crate::adapters::request::rate_limit_headers(headers, &d);
     }
     response
 }
