@@ -61,8 +61,7 @@ pub(super) async fn append_audit(c: &mut Conn<'_>, record: &AuditRecord) -> Doma
 #[async_trait]
 impl AuditLog for SqlStore {
     async fn append(&self, record: &AuditRecord) -> DomainResult<()> {
-        let record = record.clone();
-        self.db.write(move |c| Box::pin(async move { append_audit(c, &record).await })).await
+        self.db.write(record.clone(), |record, c| Box::pin(async move { append_audit(c, record).await })).await
     }
 
     async fn list(&self, filter: &AuditFilter, page: &PageRequest) -> DomainResult<Vec<AuditEntry>> {
@@ -100,7 +99,7 @@ impl AuditLog for SqlStore {
         loop {
             let done = self
                 .db
-                .write(move |c| {
+                .write((), move |_, c| {
                     Box::pin(async move {
                         c.exec("INSERT INTO audit_purge_gate (before_at) VALUES ($1)", &[Arg::Int(before)]).await?;
                         let done = c

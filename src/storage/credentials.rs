@@ -115,8 +115,7 @@ const USER_GONE: &str = "the user no longer exists";
 #[async_trait]
 impl CredentialRepo for SqlStore {
     async fn insert_refresh_token(&self, token: &RefreshToken) -> DomainResult<()> {
-        let token = token.clone();
-        self.db.write(move |c| Box::pin(async move { insert_refresh(c, &token).await })).await
+        self.db.write(token.clone(), move |token, c| Box::pin(async move { insert_refresh(c, token).await })).await
     }
 
     async fn find_refresh_token(&self, token_hash: &str) -> DomainResult<Option<RefreshToken>> {
@@ -124,20 +123,19 @@ impl CredentialRepo for SqlStore {
     }
 
     async fn rotate_refresh_token(&self, old_id: &str, next: &RefreshToken, now: DateTime<Utc>) -> DomainResult<bool> {
-        let (old_id, next) = (old_id.to_string(), next.clone());
         self.db
-            .write(move |c| {
+            .write((old_id.to_string(), next.clone()), move |(old_id, next), c| {
                 Box::pin(async move {
                     let spent = c
                         .exec(
                             "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL",
-                            &[Arg::Int(micros(now)), Arg::from(&old_id)],
+                            &[Arg::Int(micros(now)), Arg::from(old_id)],
                         )
                         .await?;
                     if spent != 1 {
                         return Ok(false);
                     }
-                    insert_refresh(c, &next).await?;
+                    insert_refresh(c, next).await?;
                     Ok(true)
                 })
             })
@@ -145,13 +143,12 @@ impl CredentialRepo for SqlStore {
     }
 
     async fn revoke_family(&self, family_id: &str, now: DateTime<Utc>) -> DomainResult<()> {
-        let family = family_id.to_string();
         self.db
-            .write(move |c| {
+            .write(family_id.to_string(), move |family, c| {
                 Box::pin(async move {
                     c.exec(
                         "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
-                        &[Arg::Int(micros(now)), Arg::from(&family)],
+                        &[Arg::Int(micros(now)), Arg::from(family)],
                     )
                     .await?;
                     Ok(())
@@ -180,9 +177,8 @@ impl CredentialRepo for SqlStore {
     }
 
     async fn insert_api_key(&self, key: &ApiKey, audit: &AuditRecord) -> DomainResult<()> {
-        let (key, audit) = (key.clone(), audit.clone());
         self.db
-            .write(move |c| {
+            .write((key.clone(), audit.clone()), move |(key, audit), c| {
                 Box::pin(async move {
                     c.exec(
                         INSERT_KEY,
@@ -199,7 +195,7 @@ impl CredentialRepo for SqlStore {
                     )
                     .await
                     .map_err(|e| e.user_gone_or(USER_GONE))?;
-                    super::audit::append_audit(c, &audit).await
+                    super::audit::append_audit(c, audit).await
                 })
             })
             .await
@@ -230,18 +226,17 @@ impl CredentialRepo for SqlStore {
         if key_id.contains('\0') {
             return Ok(false);
         }
-        let (user_id, key_id, audit) = (user_id.to_string(), key_id.to_string(), audit.clone());
         self.db
-            .write(move |c| {
+            .write((user_id.to_string(), key_id.to_string(), audit.clone()), move |(user_id, key_id, audit), c| {
                 Box::pin(async move {
                     let done = c
                         .exec(
                             "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
-                            &[Arg::Int(micros(now)), Arg::from(&key_id), Arg::from(&user_id)],
+                            &[Arg::Int(micros(now)), Arg::from(key_id), Arg::from(user_id)],
                         )
                         .await?;
                     if done == 1 {
-                        super::audit::append_audit(c, &audit).await?;
+                        super::audit::append_audit(c, audit).await?;
                     }
                     Ok(done == 1)
                 })

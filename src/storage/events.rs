@@ -53,7 +53,7 @@ impl EventLog for SqlStore {
         loop {
             let done = self
                 .db
-                .write(move |c| {
+                .write((), move |_, c| {
                     Box::pin(async move {
                         let done = c
                             .exec(

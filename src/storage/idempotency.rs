@@ -21,16 +21,15 @@ impl IdempotencyStore for SqlStore {
         now: DateTime<Utc>,
         stale_after: DateTime<Utc>,
     ) -> DomainResult<IdempotencyClaim> {
-        let (scope, key, fingerprint) = (scope.to_string(), key.to_string(), fingerprint.to_string());
         let (now, stale_after) = (micros(now), micros(stale_after));
         self.db
-            .write(move |c| {
+            .write((scope.to_string(), key.to_string(), fingerprint.to_string()), move |(scope, key, fingerprint), c| {
                 Box::pin(async move {
                     let inserted = c
                         .exec(
                             "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
                              ON CONFLICT (scope, idem_key) DO NOTHING",
-                            &[Arg::from(&scope), Arg::from(&key), Arg::from(&fingerprint), Arg::Int(now)],
+                            &[Arg::from(scope), Arg::from(key), Arg::from(fingerprint), Arg::Int(now)],
                         )
                         .await?;
                     if inserted == 1 {
@@ -40,7 +39,7 @@ impl IdempotencyStore for SqlStore {
                         .query_opt(
                             "SELECT fingerprint, completed_at, body, created_at FROM idempotency_keys \
                              WHERE scope = $1 AND idem_key = $2",
-                            &[Arg::from(&scope), Arg::from(&key)],
+                            &[Arg::from(scope), Arg::from(key)],
                             |r| Ok((r.text(0)?, r.opt_int(1)?, r.opt_blob(2)?, r.int(3)?)),
                         )
                         .await?;
@@ -49,7 +48,7 @@ impl IdempotencyStore for SqlStore {
                     let Some((stored, completed, body, created)) = existing else {
                         return Ok(IdempotencyClaim::InProgress);
                     };
-                    if stored != fingerprint {
+                    if stored != *fingerprint {
                         return Ok(IdempotencyClaim::Mismatch);
                     }
                     if completed.is_some() {
@@ -62,7 +61,7 @@ impl IdempotencyStore for SqlStore {
                         .exec(
                             "UPDATE idempotency_keys SET created_at = $1 WHERE scope = $2 AND idem_key = $3 \
                              AND completed_at IS NULL AND created_at = $4",
-                            &[Arg::Int(now), Arg::from(&scope), Arg::from(&key), Arg::Int(created)],
+                            &[Arg::Int(now), Arg::from(scope), Arg::from(key), Arg::Int(created)],
                         )
                         .await?;
                     Ok(if taken == 1 { IdempotencyClaim::Claimed } else { IdempotencyClaim::InProgress })
@@ -72,13 +71,12 @@ impl IdempotencyStore for SqlStore {
     }
 
     async fn complete(&self, scope: &str, key: &str, outcome: &SavedOutcome, now: DateTime<Utc>) -> DomainResult<()> {
-        let (scope, key, body) = (scope.to_string(), key.to_string(), outcome.body.clone());
         self.db
-            .write(move |c| {
+            .write((scope.to_string(), key.to_string(), outcome.body.clone()), move |(scope, key, body), c| {
                 Box::pin(async move {
                     c.exec(
                         "UPDATE idempotency_keys SET body = $1, completed_at = $2 WHERE scope = $3 AND idem_key = $4",
-                        &[Arg::Blob(&body), Arg::Int(micros(now)), Arg::from(&scope), Arg::from(&key)],
+                        &[Arg::Blob(body), Arg::Int(micros(now)), Arg::from(scope), Arg::from(key)],
                     )
                     .await?;
                     Ok(())
@@ -88,13 +86,12 @@ impl IdempotencyStore for SqlStore {
     }
 
     async fn release(&self, scope: &str, key: &str) -> DomainResult<()> {
-        let (scope, key) = (scope.to_string(), key.to_string());
         self.db
-            .write(move |c| {
+            .write((scope.to_string(), key.to_string()), move |(scope, key), c| {
                 Box::pin(async move {
                     c.exec(
                         "DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND completed_at IS NULL",
-                        &[Arg::from(&scope), Arg::from(&key)],
+                        &[Arg::from(scope), Arg::from(key)],
                     )
                     .await?;
                     Ok(())
@@ -110,7 +107,7 @@ impl IdempotencyStore for SqlStore {
         loop {
             let done = self
                 .db
-                .write(move |c| {
+                .write((), move |_, c| {
                     Box::pin(async move {
                         Ok(c.exec(
                             "DELETE FROM idempotency_keys WHERE (scope, idem_key) IN \

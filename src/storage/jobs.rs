@@ -81,14 +81,13 @@ pub(super) async fn enqueue_fanout(
 #[async_trait]
 impl JobStore for SqlStore {
     async fn enqueue(&self, jobs: &[NewJob]) -> DomainResult<u64> {
-        let jobs = jobs.to_vec();
         let now = chrono::Utc::now();
         let inserted = self
             .db
-            .write(move |c| {
+            .write(jobs.to_vec(), move |jobs, c| {
                 Box::pin(async move {
                     let mut n = 0;
-                    for job in &jobs {
+                    for job in jobs {
                         n += u64::from(insert_job(c, job, now).await?);
                     }
                     Ok(n)
@@ -122,9 +121,8 @@ impl JobStore for SqlStore {
         if due.is_none() {
             return Ok(Vec::new());
         }
-        let lease = lease.to_string();
         self.db
-            .write(move |c| {
+            .write(lease.to_string(), move |lease, c| {
                 Box::pin(async move {
                     // PostgreSQL: rows another claimer holds are skipped, not waited for.
                     let lock = if matches!(c, Conn::Postgres(_)) { " FOR UPDATE SKIP LOCKED" } else { "" };
@@ -134,7 +132,7 @@ impl JobStore for SqlStore {
                          OR (state = 'running' AND locked_until <= $3) ORDER BY run_at, id LIMIT $4{lock}) \
                          RETURNING id, kind, payload, trace_id, attempts, created_at"
                     );
-                    let args = [Arg::from(&lease), Arg::Int(micros(until)), Arg::Int(micros(now)), Arg::Int(i64::from(limit))];
+                    let args = [Arg::from(lease), Arg::Int(micros(until)), Arg::Int(micros(now)), Arg::Int(i64::from(limit))];
                     c.query_all(&sql, &args, to_claimed(lease.clone())).await
                 })
             })
@@ -227,7 +225,7 @@ impl JobStore for SqlStore {
         loop {
             let done = self
                 .db
-                .write(move |c| {
+                .write((), move |_, c| {
                     Box::pin(async move {
                         Ok(c.exec(
                             "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = 'succeeded' AND updated_at < $1 \
@@ -263,9 +261,8 @@ impl SqlStore {
     /// Runs one lease-checked update: `values` first (placeholders are numbered in order of
     /// first use), then the job id and its lease.
     async fn finish(&self, sql: &'static str, values: Vec<V>, id: &str, lease: &str) -> DomainResult<bool> {
-        let (id, lease) = (id.to_string(), lease.to_string());
         self.db
-            .write(move |c| {
+            .write((values, id.to_string(), lease.to_string()), move |(values, id, lease), c| {
                 Box::pin(async move {
                     let mut args: Vec<Arg<'_>> = values
                         .iter()
@@ -274,7 +271,7 @@ impl SqlStore {
                             V::T(t) => Arg::Text(t),
                         })
                         .collect();
-                    args.extend([Arg::from(&id), Arg::from(&lease)]);
+                    args.extend([Arg::from(id), Arg::from(lease)]);
                     Ok(c.exec(sql, &args).await? > 0)
                 })
             })

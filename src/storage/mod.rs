@@ -51,16 +51,18 @@ enum Db {
 }
 
 impl Db {
-    /// Runs `work` in a transaction (SQLite: a savepoint in a group commit), answered after
-    /// the commit.
-    async fn write<T, F>(&self, work: F) -> DomainResult<T>
+    /// Runs `work` on `data` in a transaction (SQLite: part of a group commit), answered after
+    /// the commit. `work` may run more than once (SQLite runs a batch again when one of its
+    /// jobs failed half-way), so its only effects are its statements.
+    async fn write<D, T, F>(&self, data: D, work: F) -> DomainResult<T>
     where
+        D: Send + Sync + 'static,
         T: Send + 'static,
-        F: for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
+        F: for<'a, 'b> Fn(&'a D, &'a mut Conn<'b>) -> JobFuture<'a, T> + Send + Sync + 'static,
     {
         match self {
-            Db::Sqlite(s) => s.write(work).await,
-            Db::Postgres(pool) => postgres::write(pool, work).await,
+            Db::Sqlite(s) => s.write(data, work).await,
+            Db::Postgres(pool) => postgres::write(pool, data, work).await,
         }
     }
 
@@ -198,12 +200,13 @@ impl SqlStore {
     }
 
     /// Runs a write that appended events, then wakes the event bus.
-    async fn write_events<T, F>(&self, work: F) -> DomainResult<T>
+    async fn write_events<D, T, F>(&self, data: D, work: F) -> DomainResult<T>
     where
+        D: Send + Sync + 'static,
         T: Send + 'static,
-        F: for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
+        F: for<'a, 'b> Fn(&'a D, &'a mut Conn<'b>) -> JobFuture<'a, T> + Send + Sync + 'static,
     {
-        let out = self.db.write(work).await?;
+        let out = self.db.write(data, work).await?;
         self.appended.notify_one();
         self.jobs_enqueued.notify_one();
         Ok(out)

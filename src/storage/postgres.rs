@@ -19,15 +19,16 @@ pub(super) async fn connect(url: &str, settings: &super::PoolSettings) -> anyhow
 }
 
 /// Runs a write job in its own transaction, committed when the job succeeds.
-pub(super) async fn write<T>(
+pub(super) async fn write<D, T>(
     pool: &PgPool,
-    work: impl for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T>,
+    data: D,
+    work: impl for<'a, 'b> Fn(&'a D, &'a mut Conn<'b>) -> JobFuture<'a, T>,
 ) -> DomainResult<T> {
     let mut conn = pool.acquire().await.map_err(classify)?;
     let mut tx = conn.begin().await.map_err(classify)?;
     let result = {
         let mut c = Conn::Postgres(&mut tx);
-        work(&mut c).await
+        work(&data, &mut c).await
     };
     match result {
         Ok(value) => {

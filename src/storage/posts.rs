@@ -55,8 +55,7 @@ async fn write_tags(c: &mut Conn<'_>, post: &Post, replace: bool) -> DomainResul
 #[async_trait]
 impl PostRepo for SqlStore {
     async fn insert(&self, post: &Post, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()> {
-        let (p, event, audit) = (post.clone(), event.clone(), audit.clone());
-        self.write_events(move |c| {
+        self.write_events((post.clone(), event.clone(), audit.clone()), |(p, event, audit), c| {
             Box::pin(async move {
                 c.exec(
                     "INSERT INTO posts (id, author_id, title, body, status, tags, published_at, created_at, updated_at, version) \
@@ -67,7 +66,7 @@ impl PostRepo for SqlStore {
                         Arg::from(&p.title),
                         Arg::from(&p.body),
                         Arg::Text(p.status.as_str()),
-                        Arg::Text(&tags_json(&p)),
+                        Arg::Text(&tags_json(p)),
                         Arg::OptInt(p.published_at.map(micros)),
                         Arg::Int(micros(p.created_at)),
                         Arg::Int(micros(p.updated_at)),
@@ -76,8 +75,8 @@ impl PostRepo for SqlStore {
                 )
                 .await
                 .map_err(|e| e.user_gone_or("the author no longer exists"))?;
-                write_tags(c, &p, false).await?;
-                append_change(c, &event, &audit).await
+                write_tags(c, p, false).await?;
+                append_change(c, event, audit).await
             })
         })
         .await?;
@@ -115,9 +114,8 @@ impl PostRepo for SqlStore {
         event: &NewEvent,
         audit: &AuditRecord,
     ) -> DomainResult<()> {
-        let (p, event, audit) = (post.clone(), event.clone(), audit.clone());
         let written = self
-            .write_events(move |c| {
+            .write_events((post.clone(), expected_version, event.clone(), audit.clone()), |(p, expected_version, event, audit), c| {
                 Box::pin(async move {
                     let done = c
                         .exec(
@@ -127,20 +125,20 @@ impl PostRepo for SqlStore {
                                 Arg::from(&p.title),
                                 Arg::from(&p.body),
                                 Arg::Text(p.status.as_str()),
-                                Arg::Text(&tags_json(&p)),
+                                Arg::Text(&tags_json(p)),
                                 Arg::OptInt(p.published_at.map(micros)),
                                 Arg::Int(micros(p.updated_at)),
                                 Arg::Int(p.version),
                                 Arg::from(&p.id),
-                                Arg::Int(expected_version),
+                                Arg::Int(*expected_version),
                             ],
                         )
                         .await?;
                     if done == 0 {
                         return Err(missing_or_stale(c, "posts", &p.id).await);
                     }
-                    write_tags(c, &p, true).await?;
-                    append_change(c, &event, &audit).await
+                    write_tags(c, p, true).await?;
+                    append_change(c, event, audit).await
                 })
             })
             .await;
@@ -152,14 +150,13 @@ impl PostRepo for SqlStore {
     }
 
     async fn delete(&self, post: &Post, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()> {
-        let (id, event, audit) = (post.id.clone(), event.clone(), audit.clone());
-        self.write_events(move |c| {
+        self.write_events((post.id.clone(), event.clone(), audit.clone()), |(id, event, audit), c| {
             Box::pin(async move {
-                c.exec("DELETE FROM post_tags WHERE post_id = $1", &[Arg::from(&id)]).await?;
-                if c.exec("DELETE FROM posts WHERE id = $1", &[Arg::from(&id)]).await? == 0 {
+                c.exec("DELETE FROM post_tags WHERE post_id = $1", &[Arg::from(id)]).await?;
+                if c.exec("DELETE FROM posts WHERE id = $1", &[Arg::from(id)]).await? == 0 {
                     return Err(DomainError::not_found("post"));
                 }
-                append_change(c, &event, &audit).await
+                append_change(c, event, audit).await
             })
         })
         .await?;

@@ -6,8 +6,12 @@
 //!   (two `fcntl` calls per statement otherwise) and a read after an acknowledged write always
 //!   sees it; another process's writes are seen within `SNAPSHOT_FOR`;
 //! - writes are jobs queued for one drain task that runs every job queued meanwhile in ONE
-//!   transaction (group commit), each job in its own savepoint, and answers each job only after
-//!   the commit, so an acknowledged write is durable (WAL, `synchronous = NORMAL`);
+//!   transaction (group commit) and answers each job only after the commit, so an acknowledged
+//!   write is durable (WAL, `synchronous = NORMAL`). Jobs run back to back with no savepoint of
+//!   their own (a savepoint copies every page a job touches into a statement journal, most of
+//!   the cost of a small write); a job that fails after changing rows has the whole attempt
+//!   rolled back and the batch run again, each job in its own savepoint, which is why a job is
+//!   its data plus a function that can run more than once;
 //! - a checkpointer thread moves the WAL into the database, off the request threads; when the
 //!   WAL has grown past `WAL_RESTART_FRAMES` (writes kept coming while it ran, so it never
 //!   caught up), the writer finishes the checkpoint itself between two batches, so the next
@@ -46,26 +50,29 @@ const WAL_SIZE_LIMIT: i64 = 16 << 20;
 
 /// A write job: its statements, then its answer once the batch's commit is known.
 trait Job: Send {
-    /// Runs inside the job's savepoint; true when it succeeded (else its savepoint is undone).
+    /// Runs the job's statements (again, when its batch is run a second time); true when it
+    /// succeeded.
     fn run(&mut self, conn: &mut Connection) -> bool;
     /// Answers the caller: the job's own result, or the commit's failure.
     fn finish(self: Box<Self>, commit_failed: bool);
 }
 
-struct Typed<T, F> {
-    work: Option<F>,
+struct Typed<D, T, F> {
+    data: D,
+    work: F,
     result: Option<DomainResult<T>>,
     reply: tokio::sync::oneshot::Sender<DomainResult<T>>,
 }
 
-impl<T, F> Job for Typed<T, F>
+impl<D, T, F> Job for Typed<D, T, F>
 where
+    D: Send + 'static,
     T: Send + 'static,
-    F: for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
+    F: for<'a, 'b> Fn(&'a D, &'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
 {
     fn run(&mut self, conn: &mut Connection) -> bool {
-        let Some(work) = self.work.take() else { return false };
-        let result = run_now(conn, work);
+        let mut c = Conn::Sqlite(conn);
+        let result = poll_once((self.work)(&self.data, &mut c));
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -84,12 +91,7 @@ where
 
 /// Runs a job's future to completion right here: SQLite statements never wait, so one poll
 /// finishes it. A job that awaits anything else is a bug, answered INTERNAL.
-fn run_now<T>(
-    conn: &mut Connection,
-    work: impl for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T>,
-) -> DomainResult<T> {
-    let mut c = Conn::Sqlite(conn);
-    let mut future = work(&mut c);
+fn poll_once<T>(mut future: JobFuture<'_, T>) -> DomainResult<T> {
     match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(result) => result,
         Poll::Pending => {
@@ -148,6 +150,7 @@ impl Sqlite {
         max_idle_readers: usize,
         migrations: &sqlx::migrate::Migrator,
     ) -> anyhow::Result<Arc<Self>> {
+        configure_library();
         let mut writer = open_connection(path, OpenFlags::default()).context("opening the SQLite database")?;
         writer.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
@@ -218,14 +221,16 @@ impl Sqlite {
 
     /// Runs a read job (the same shape as a write job) on a read connection, on this thread.
     pub fn read_job<T>(&self, work: impl for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T>) -> DomainResult<T> {
-        self.read(|conn| run_now(conn, work))
+        self.read(|conn| poll_once(work(&mut Conn::Sqlite(conn))))
     }
 
-    /// Queues a write job and waits for its answer, given after the commit of its batch.
-    pub async fn write<T, F>(self: &Arc<Self>, work: F) -> DomainResult<T>
+    /// Queues a write job (`work` on `data`) and waits for its answer, given after the commit
+    /// of its batch. `work` may run twice: its effects must be its statements alone.
+    pub async fn write<D, T, F>(self: &Arc<Self>, data: D, work: F) -> DomainResult<T>
     where
+        D: Send + 'static,
         T: Send + 'static,
-        F: for<'a, 'b> FnOnce(&'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
+        F: for<'a, 'b> Fn(&'a D, &'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let start_drain = {
@@ -233,7 +238,7 @@ impl Sqlite {
             if queue.closed {
                 return Err(DomainError::unavailable("the store is closed"));
             }
-            queue.jobs.push(Box::new(Typed { work: Some(work), result: None, reply }));
+            queue.jobs.push(Box::new(Typed { data, work, result: None, reply }));
             !std::mem::replace(&mut queue.draining, true)
         };
         if start_drain {
@@ -260,7 +265,7 @@ impl Sqlite {
         }
     }
 
-    fn commit_batch(&self, batch: Vec<Box<dyn Job>>) {
+    fn commit_batch(&self, mut batch: Vec<Box<dyn Job>>) {
         let mut writer = lock(&self.writer);
         let Some(conn) = writer.as_mut() else {
             batch.into_iter().for_each(|job| job.finish(true));
@@ -284,24 +289,26 @@ impl Sqlite {
             batch.into_iter().for_each(|job| job.finish(true));
             return;
         }
-        let mut ran = Vec::with_capacity(batch.len());
-        let mut lost = false;
-        for mut job in batch {
-            if lost {
-                job.finish(true);
-                continue;
+        let mut lost = match run_jobs(conn, &mut batch, false) {
+            Ran::Partly => {
+                // A job failed half-way, and only a savepoint could have undone its half: the
+                // batch starts over with one per job.
+                tracing::debug!(jobs = batch.len(), "a write failed half-way; its batch runs again with savepoints");
+                let again = conn.execute_batch("ROLLBACK").and_then(|()| conn.execute_batch("BEGIN IMMEDIATE"));
+                match again {
+                    Ok(()) => run_jobs(conn, &mut batch, true) == Ran::Lost,
+                    Err(e) => {
+                        tracing::error!(error = %e, "SQLite could not begin a write transaction again");
+                        if !conn.is_autocommit() {
+                            let _ = conn.execute_batch("ROLLBACK");
+                        }
+                        true
+                    }
+                }
             }
-            let _ = exec(conn, "SAVEPOINT job", &[]);
-            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn))).unwrap_or(false);
-            if !ok {
-                let _ = exec(conn, "ROLLBACK TO job", &[]);
-            }
-            let _ = exec(conn, "RELEASE job", &[]);
-            // SQLite ends the whole transaction on some errors (I/O, disk full): nothing of
-            // this batch will be committed, so no job of it may be acknowledged.
-            lost = conn.is_autocommit();
-            ran.push(job);
-        }
+            ran => ran == Ran::Lost,
+        };
+        lost |= conn.is_autocommit();
         let failed = lost
             || match conn.execute_batch("COMMIT") {
                 Ok(()) => false,
@@ -317,7 +324,7 @@ impl Sqlite {
             self.generation.fetch_add(1, Ordering::AcqRel);
             lock(&self.readers).iter_mut().for_each(Reader::end_snapshot);
         }
-        ran.into_iter().for_each(|job| job.finish(failed));
+        batch.into_iter().for_each(|job| job.finish(failed));
     }
 
     /// Refuses new writes, answers the queued ones, stops the checkpointer and closes every
@@ -335,6 +342,58 @@ impl Sqlite {
         lock(&self.readers).clear();
         lock(&self.checkpointer).take();
     }
+}
+
+/// Process-wide settings, made before the library's first use: no memory statistics (each of
+/// SQLite's allocations otherwise takes a global mutex to count itself; nothing reads them).
+fn configure_library() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config with an int argument, before any connection of this process
+        // (else it answers SQLITE_MISUSE and changes nothing).
+        let rc = unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(rc, "SQLite memory statistics stay on (the library was in use already)");
+        }
+    });
+}
+
+/// How a batch's jobs ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    /// Each job succeeded, or failed without changing anything.
+    Whole,
+    /// A job failed after changing rows (only without savepoints): the transaction holds half
+    /// of it.
+    Partly,
+    /// SQLite ended the transaction (I/O error, disk full): nothing of it will be committed.
+    Lost,
+}
+
+/// Runs every job of a batch inside the open transaction; with `savepoints`, each in its own,
+/// undone when the job fails. Without, a failed job that changed no row leaves nothing to undo
+/// (SQLite undoes a failed statement itself), and one that did stops the run as `Partly`. The
+/// changes counted are the statements' own rows: the schema's triggers only refuse, never write.
+fn run_jobs(conn: &mut Connection, batch: &mut [Box<dyn Job>], savepoints: bool) -> Ran {
+    for job in batch.iter_mut() {
+        if savepoints {
+            let _ = exec(conn, "SAVEPOINT job", &[]);
+        }
+        let before = conn.total_changes();
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn))).unwrap_or(false);
+        if conn.is_autocommit() {
+            return Ran::Lost;
+        }
+        if savepoints {
+            if !ok {
+                let _ = exec(conn, "ROLLBACK TO job", &[]);
+            }
+            let _ = exec(conn, "RELEASE job", &[]);
+        } else if !ok && conn.total_changes() != before {
+            return Ran::Partly;
+        }
+    }
+    Ran::Whole
 }
 
 /// A passive checkpoint: the frames in the WAL and how many of them are in the database now.

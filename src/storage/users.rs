@@ -41,8 +41,7 @@ const EMAIL_TAKEN: &str = "a user with this email already exists";
 #[async_trait]
 impl UserRepo for SqlStore {
     async fn insert(&self, user: &User, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()> {
-        let (u, event, audit) = (user.clone(), event.clone(), audit.clone());
-        self.write_events(move |c| {
+        self.write_events((user.clone(), event.clone(), audit.clone()), move |(u, event, audit), c| {
             Box::pin(async move {
                 c.exec(
                     "INSERT INTO users (id, email, email_normalized, name, role, password_hash, created_at, updated_at, version) \
@@ -61,7 +60,7 @@ impl UserRepo for SqlStore {
                 )
                 .await
                 .map_err(|e| e.unique_or("email", EMAIL_TAKEN))?;
-                append_change(c, &event, &audit).await
+                append_change(c, event, audit).await
             })
         })
         .await?;
@@ -106,9 +105,8 @@ impl UserRepo for SqlStore {
         event: &NewEvent,
         audit: &AuditRecord,
     ) -> DomainResult<()> {
-        let (u, event, audit) = (user.clone(), event.clone(), audit.clone());
         let written = self
-            .write_events(move |c| {
+            .write_events((user.clone(), event.clone(), audit.clone()), move |(u, event, audit), c| {
                 Box::pin(async move {
                     let done = c
                         .exec(
@@ -130,7 +128,7 @@ impl UserRepo for SqlStore {
                     if done == 0 {
                         return Err(missing_or_stale(c, "users", &u.id).await);
                     }
-                    append_change(c, &event, &audit).await
+                    append_change(c, event, audit).await
                 })
             })
             .await;
@@ -148,9 +146,8 @@ impl UserRepo for SqlStore {
         event: &NewEvent,
         audit: &AuditRecord,
     ) -> DomainResult<()> {
-        let (u, event, audit) = (user.clone(), event.clone(), audit.clone());
         let written = self
-            .write_events(move |c| {
+            .write_events((user.clone(), event.clone(), audit.clone()), move |(u, event, audit), c| {
                 Box::pin(async move {
                     let done = c
                         .exec(
@@ -179,7 +176,7 @@ impl UserRepo for SqlStore {
                         &[Arg::Int(micros(u.updated_at)), Arg::from(&u.id)],
                     )
                     .await?;
-                    append_change(c, &event, &audit).await?;
+                    append_change(c, event, audit).await?;
                     Ok(families)
                 })
             })
@@ -200,12 +197,11 @@ impl UserRepo for SqlStore {
     }
 
     async fn delete(&self, user: &User, event: &NewEvent, audit: &AuditRecord) -> DomainResult<()> {
-        let (id, event, audit) = (user.id.clone(), event.clone(), audit.clone());
         let deleted_posts = self
-            .write_events(move |c| {
+            .write_events((user.id.clone(), event.clone(), audit.clone()), move |(id, event, audit), c| {
                 Box::pin(async move {
                     let sql = format!("SELECT {} FROM posts WHERE author_id = $1 ORDER BY id", super::posts::COLUMNS);
-                    let posts = c.query_all(&sql, &[Arg::from(&id)], super::posts::to_post).await?;
+                    let posts = c.query_all(&sql, &[Arg::from(id)], super::posts::to_post).await?;
                     for post in &posts {
                         let cascade = NewEvent::post(EventType::PostDeleted, post, event.occurred_at)
                             .traced(event.trace_id.as_deref());
@@ -217,12 +213,12 @@ impl UserRepo for SqlStore {
                         "api_keys WHERE user_id = $1",
                         "refresh_tokens WHERE user_id = $1",
                     ] {
-                        c.exec(&format!("DELETE FROM {table}"), &[Arg::from(&id)]).await?;
+                        c.exec(&format!("DELETE FROM {table}"), &[Arg::from(id)]).await?;
                     }
-                    if c.exec("DELETE FROM users WHERE id = $1", &[Arg::from(&id)]).await? == 0 {
+                    if c.exec("DELETE FROM users WHERE id = $1", &[Arg::from(id)]).await? == 0 {
                         return Err(DomainError::not_found("user"));
                     }
-                    append_change(c, &event, &audit).await?;
+                    append_change(c, event, audit).await?;
                     Ok(posts.into_iter().map(|p| p.id).collect::<Vec<_>>())
                 })
             })

@@ -41,9 +41,8 @@ fn to_delivery(row: &dyn Row) -> DomainResult<WebhookDelivery> {
 #[async_trait]
 impl WebhookRepo for SqlStore {
     async fn insert(&self, hook: &Webhook, secret: &str, cap: usize, audit: &AuditRecord) -> DomainResult<()> {
-        let (hook, secret, audit) = (hook.clone(), secret.to_string(), audit.clone());
         self.db
-            .write(move |c| {
+            .write((hook.clone(), secret.to_string(), audit.clone()), move |(hook, secret, audit), c| {
                 Box::pin(async move {
                     // PostgreSQL: the owner's row lock serializes concurrent registrations, so
                     // the count below cannot be raced past the cap. (SQLite has one writer.)
@@ -63,7 +62,7 @@ impl WebhookRepo for SqlStore {
                             Arg::from(&hook.owner_id),
                             Arg::from(&hook.url),
                             Arg::from(&topics),
-                            Arg::from(&secret),
+                            Arg::from(secret),
                             Arg::Int(micros(hook.created_at)),
                         ],
                     )
@@ -76,7 +75,7 @@ impl WebhookRepo for SqlStore {
                         )
                         .await?;
                     }
-                    super::audit::append_audit(c, &audit).await
+                    super::audit::append_audit(c, audit).await
                 })
             })
             .await
@@ -100,15 +99,14 @@ impl WebhookRepo for SqlStore {
     }
 
     async fn delete(&self, id: &str, audit: &AuditRecord) -> DomainResult<bool> {
-        let (id, audit) = (id.to_string(), audit.clone());
         self.db
-            .write(move |c| {
+            .write((id.to_string(), audit.clone()), move |(id, audit), c| {
                 Box::pin(async move {
-                    c.exec("DELETE FROM webhook_deliveries WHERE webhook_id = $1", &[Arg::from(&id)]).await?;
-                    c.exec("DELETE FROM webhook_topics WHERE webhook_id = $1", &[Arg::from(&id)]).await?;
-                    let deleted = c.exec("DELETE FROM webhooks WHERE id = $1", &[Arg::from(&id)]).await? > 0;
+                    c.exec("DELETE FROM webhook_deliveries WHERE webhook_id = $1", &[Arg::from(id)]).await?;
+                    c.exec("DELETE FROM webhook_topics WHERE webhook_id = $1", &[Arg::from(id)]).await?;
+                    let deleted = c.exec("DELETE FROM webhooks WHERE id = $1", &[Arg::from(id)]).await? > 0;
                     if deleted {
-                        super::audit::append_audit(c, &audit).await?;
+                        super::audit::append_audit(c, audit).await?;
                     }
                     Ok(deleted)
                 })
@@ -134,9 +132,8 @@ impl WebhookRepo for SqlStore {
     }
 
     async fn record_delivery(&self, d: &WebhookDelivery) -> DomainResult<()> {
-        let d = d.clone();
         self.db
-            .write(move |c| {
+            .write(d.clone(), move |d, c| {
                 Box::pin(async move {
                     let done = c
                         .exec(

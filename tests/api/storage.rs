@@ -19,7 +19,8 @@ on_every_store!(
     a_refresh_token_rotates_exactly_once,
     event_ids_increase_and_read_after_resumes_exactly,
     idempotency_claims_replay_mismatch_and_take_over_dead_claims,
-    listing_many_authors_gives_each_author_the_page_a_single_author_list_gives
+    listing_many_authors_gives_each_author_the_page_a_single_author_list_gives,
+    a_write_that_fails_half_way_leaves_nothing_and_the_writes_beside_it_commit
 );
 
 async fn a_stale_version_is_a_mismatch_and_a_missing_row_is_not_found(app: TestApp) {
@@ -101,6 +102,51 @@ async fn idempotency_claims_replay_mismatch_and_take_over_dead_claims(app: TestA
     store.release("other", "k").await.unwrap();
     assert_eq!(store.claim("other", "k", "f9", later, long_ago).await.unwrap(), IdempotencyClaim::Claimed);
     assert_eq!(store.purge_before(later + Duration::seconds(1)).await.unwrap(), 2);
+}
+
+/// On SQLite concurrent writes share one transaction and run without savepoints; a post whose
+/// second tag repeats the first fails after its row and first tag were written, so the batch
+/// runs again with one savepoint per write. Either way: the failed write leaves no row, tag,
+/// event or audit entry, and every write beside it commits whole.
+async fn a_write_that_fails_half_way_leaves_nothing_and_the_writes_beside_it_commit(app: TestApp) {
+    let ada = app.member("ada").await;
+    let (repo, now) = (&app.core.deps.posts, Utc::now());
+    let post = |n: usize, tags: &[&str]| polyport::domain::post::Post {
+        id: format!("0190a000-0000-7000-8000-{n:012}"),
+        author_id: ada.id.clone(),
+        title: format!("post {n}"),
+        body: "body".into(),
+        status: PostStatus::Published,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        published_at: Some(now),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let posts: Vec<_> =
+        (0..9).map(|n| if n == 4 { post(n, &["dup", "dup"]) } else { post(n, &["ok", &format!("t{n}")]) }).collect();
+    let written = futures::future::join_all(posts.iter().map(|p| {
+        let event = NewEvent::post(EventType::PostCreated, p, now);
+        let audit = AuditRecord::new(&Default::default(), &Actor::Anonymous, "post.created", Some(p.id.clone()), now);
+        async move { repo.insert(p, &event, &audit).await }
+    }))
+    .await;
+    for (n, result) in written.iter().enumerate() {
+        assert_eq!(result.is_err(), n == 4, "post {n}: {result:?}");
+        let stored = repo.get_current(&posts[n].id).await.unwrap();
+        assert_eq!(stored.as_ref().map(|p| p.tags.clone()), (n != 4).then(|| posts[n].tags.clone()), "post {n}");
+    }
+    let everyone = PostVisibility::All;
+    let tagged = |tag: &str| PostFilter { tag: Some(tag.into()), ..PostFilter::default() };
+    let page = PageRequest::new(Some(50), None);
+    assert_eq!(repo.list(&tagged("ok"), &everyone, &page).await.unwrap().len(), 8);
+    assert!(repo.list(&tagged("dup"), &everyone, &page).await.unwrap().is_empty(), "no tag row of the failed post");
+    let events = app.core.deps.events.read_after(0, 100).await.unwrap();
+    let created: Vec<_> = events.iter().filter(|e| e.subject.id().starts_with("0190a000")).collect();
+    assert_eq!(created.len(), 8, "one event per committed post");
+    assert!(created.iter().all(|e| e.subject.id() != posts[4].id));
+    let filter = polyport::domain::audit::AuditFilter { target: Some(posts[4].id.clone()), ..Default::default() };
+    assert!(app.core.deps.audit.list(&filter, &page).await.unwrap().is_empty(), "no audit entry of the failed post");
 }
 
 async fn listing_many_authors_gives_each_author_the_page_a_single_author_list_gives(app: TestApp) {
