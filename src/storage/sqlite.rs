@@ -373,7 +373,8 @@ enum Ran {
 /// Runs every job of a batch inside the open transaction; with `savepoints`, each in its own,
 /// undone when the job fails. Without, a failed job that changed no row leaves nothing to undo
 /// (SQLite undoes a failed statement itself), and one that did stops the run as `Partly`. The
-/// changes counted are the statements' own rows: the schema's triggers only refuse, never write.
+/// changes counted are the statements' own rows: the schema's triggers only refuse, never write
+/// (`sqlite_triggers_only_refuse_and_never_write` holds the schema to that).
 fn run_jobs(conn: &mut Connection, batch: &mut [Box<dyn Job>], savepoints: bool) -> Ran {
     for job in batch.iter_mut() {
         if savepoints {

@@ -261,3 +261,25 @@ async fn the_sqlite_wal_stays_bounded_under_sustained_writes() {
     assert!(created > 300, "writes kept coming: {created}");
     assert!(largest < 24 << 20, "the WAL reached {} MiB after {created} creates", largest >> 20);
 }
+
+/// SQLite's group commit tells a write that failed half-way by `total_changes`, which counts the
+/// rows of the statements themselves and not what triggers do: so every trigger of the schema
+/// may only refuse (`RAISE`), never write.
+#[test]
+fn sqlite_triggers_only_refuse_and_never_write() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/sqlite");
+    let mut triggers = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let sql = std::fs::read_to_string(&path).unwrap().to_uppercase();
+        for trigger in sql.split("CREATE TRIGGER").skip(1) {
+            triggers += 1;
+            let (begin, end) = (trigger.find("BEGIN").unwrap(), trigger.find("END;").unwrap());
+            let statements = trigger[begin + "BEGIN".len()..end].split(';').map(str::trim).filter(|s| !s.is_empty());
+            for statement in statements {
+                assert!(statement.starts_with("SELECT RAISE("), "{}: a trigger writes: {statement}", path.display());
+            }
+        }
+    }
+    assert!(triggers >= 2, "the audit log's triggers were found");
+}
