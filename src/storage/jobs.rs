@@ -48,7 +48,8 @@ pub(super) async fn insert_job(c: &mut Conn<'_>, job: &NewJob, now: DateTime<Utc
 
 /// The outbox half of webhooks: in the transaction that appends event `event_id`, queues the
 /// job that fans it out, only when some webhook listens to one of the event's `topics`. The job
-/// carries the event's `trace_id` (when it has one).
+/// carries the event's `trace_id` (when it has one). Most events have no listener: they cost one
+/// indexed lookup, and only a listened-to event makes a job (and its id).
 pub(super) async fn enqueue_fanout(
     c: &mut Conn<'_>,
     event_id: i64,
@@ -56,26 +57,35 @@ pub(super) async fn enqueue_fanout(
     at: DateTime<Utc>,
     trace_id: Option<&str>,
 ) -> DomainResult<()> {
-    let mut sql = String::from(
-        "INSERT INTO jobs (id, kind, payload, dedupe_key, trace_id, state, attempts, run_at, created_at, updated_at) \
-         SELECT $1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6 WHERE EXISTS (SELECT 1 FROM webhook_topics WHERE topic IN (",
-    );
-    let (id, payload, key) = (new_id(), format!("{{\"event_id\":{event_id}}}"), format!("fanout:{event_id}"));
-    let mut args = vec![
-        Arg::from(&id),
-        Arg::Text(crate::domain::webhook::FANOUT_JOB),
-        Arg::from(&payload),
-        Arg::from(&key),
-        Arg::OptText(trace_id),
-        Arg::Int(micros(at)),
+    const LISTENING: [&str; 3] = [
+        "SELECT 1 FROM webhook_topics WHERE topic IN ($1) LIMIT 1",
+        "SELECT 1 FROM webhook_topics WHERE topic IN ($1, $2) LIMIT 1",
+        "SELECT 1 FROM webhook_topics WHERE topic IN ($1, $2, $3) LIMIT 1",
     ];
-    for (i, topic) in topics.iter().enumerate() {
-        sql.push_str(&format!("{}${}", if i == 0 { "" } else { ", " }, args.len() + 1));
-        args.push(Arg::from(topic));
+    if topics.is_empty() {
+        return Ok(());
     }
-    sql.push_str(")) ON CONFLICT (dedupe_key) DO NOTHING");
-    c.exec(&sql, &args).await?;
-    Ok(())
+    let built;
+    let sql = match LISTENING.get(topics.len() - 1) {
+        Some(sql) => *sql,
+        None => {
+            let marks: Vec<String> = (1..=topics.len()).map(|i| format!("${i}")).collect();
+            built = format!("SELECT 1 FROM webhook_topics WHERE topic IN ({}) LIMIT 1", marks.join(", "));
+            &built
+        }
+    };
+    let args: Vec<Arg<'_>> = topics.iter().map(Arg::from).collect();
+    if c.query_opt(sql, &args, |_| Ok(())).await?.is_none() {
+        return Ok(());
+    }
+    let job = NewJob {
+        kind: crate::domain::webhook::FANOUT_JOB.to_string(),
+        payload: format!("{{\"event_id\":{event_id}}}"),
+        dedupe_key: Some(format!("fanout:{event_id}")),
+        trace_id: trace_id.map(str::to_string),
+        run_at: at,
+    };
+    insert_job(c, &job, at).await.map(|_| ())
 }
 
 #[async_trait]
