@@ -57,25 +57,13 @@ pub(super) async fn enqueue_fanout(
     at: DateTime<Utc>,
     trace_id: Option<&str>,
 ) -> DomainResult<()> {
-    const LISTENING: [&str; 3] = [
-        "SELECT 1 FROM webhook_topics WHERE topic IN ($1) LIMIT 1",
-        "SELECT 1 FROM webhook_topics WHERE topic IN ($1, $2) LIMIT 1",
-        "SELECT 1 FROM webhook_topics WHERE topic IN ($1, $2, $3) LIMIT 1",
-    ];
     if topics.is_empty() {
         return Ok(());
     }
-    let built;
-    let sql = match LISTENING.get(topics.len() - 1) {
-        Some(sql) => *sql,
-        None => {
-            let marks: Vec<String> = (1..=topics.len()).map(|i| format!("${i}")).collect();
-            built = format!("SELECT 1 FROM webhook_topics WHERE topic IN ({}) LIMIT 1", marks.join(", "));
-            &built
-        }
-    };
+    let sql =
+        format!("SELECT 1 FROM webhook_topics WHERE topic IN ({}) LIMIT 1", super::sql::placeholders(topics.len()));
     let args: Vec<Arg<'_>> = topics.iter().map(Arg::from).collect();
-    if c.query_opt(sql, &args, |_| Ok(())).await?.is_none() {
+    if c.query_opt(&sql, &args, |_| Ok(())).await?.is_none() {
         return Ok(());
     }
     let job = NewJob {

@@ -58,7 +58,7 @@ impl Db {
     where
         D: Send + Sync + 'static,
         T: Send + 'static,
-        F: for<'a, 'b> Fn(&'a D, &'a mut Conn<'b>) -> JobFuture<'a, T> + Send + Sync + 'static,
+        F: for<'a, 'b> Fn(&'a D, &'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
     {
         match self {
             Db::Sqlite(s) => s.write(data, work).await,
@@ -204,7 +204,7 @@ impl SqlStore {
     where
         D: Send + Sync + 'static,
         T: Send + 'static,
-        F: for<'a, 'b> Fn(&'a D, &'a mut Conn<'b>) -> JobFuture<'a, T> + Send + Sync + 'static,
+        F: for<'a, 'b> Fn(&'a D, &'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
     {
         let out = self.db.write(data, work).await?;
         self.appended.notify_one();

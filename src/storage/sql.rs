@@ -59,6 +59,11 @@ pub(crate) trait Row {
     fn opt_blob(&self, i: usize) -> DomainResult<Option<Vec<u8>>>;
 }
 
+/// `$1, $2, … $n`: the placeholders of an `IN (…)` list of `n` values bound first.
+pub(crate) fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// What kind of failure a statement met, for the few callers that answer differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failure {

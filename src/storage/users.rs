@@ -251,8 +251,7 @@ impl UserRepo for SqlStore {
         if missing.is_empty() {
             return Ok(found);
         }
-        let placeholders: Vec<String> = (1..=missing.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT {COLUMNS} FROM users WHERE id IN ({})", placeholders.join(", "));
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE id IN ({})", super::sql::placeholders(missing.len()));
         let args: Vec<Arg<'_>> = missing.iter().map(|id| Arg::Text(id)).collect();
         for user in self.db.fetch_all(&sql, &args, to_user).await? {
             self.users_cache.offer(&user);

@@ -118,10 +118,9 @@ impl WebhookRepo for SqlStore {
         if topics.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=topics.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT {COLUMNS} FROM webhooks WHERE id IN (SELECT webhook_id FROM webhook_topics WHERE topic IN ({})) ORDER BY id",
-            placeholders.join(", ")
+            super::sql::placeholders(topics.len())
         );
         let args: Vec<Arg<'_>> = topics.iter().map(Arg::from).collect();
         self.db.fetch_all(&sql, &args, to_webhook).await
