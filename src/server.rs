@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 use tower::ServiceExt;
 
 use crate::adapters::http::HttpApp;
+use crate::adapters::request::PeerIp;
 use crate::platform::caps::{Caps, Full, Slot};
 use crate::platform::metrics::{Metrics, RefusalLabels};
 use crate::platform::shutdown::Shutdown;
@@ -245,8 +246,10 @@ impl Connection {
         self.silent.leave(id);
         if let Some(prefix) = opening {
             let peer = self.peer;
+            let ip = PeerIp(peer.ip().to_string().into());
             let service = self.app.map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(ip.clone());
                 req
             });
             let io = TokioIo::new(Prefixed { prefix, read: 0, inner: self.stream });

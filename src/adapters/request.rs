@@ -7,20 +7,38 @@ use std::net::SocketAddr;
 use axum::extract::ConnectInfo;
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, header};
 
+use crate::platform::admission::Presented;
 use crate::platform::ratelimit::Decision;
 
-/// A header's text; a value that is not visible ASCII reads as U+FFFD (never matches).
-pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+pub const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
+
+/// A header's text; a value that is not visible ASCII reads as U+FFFD (never matches). A
+/// `HeaderName` constant is looked up without parsing the name first, as a `&str` must be.
+pub fn header_str<K: header::AsHeaderName>(headers: &HeaderMap, name: K) -> Option<&str> {
     headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
+}
+
+/// The credentials an HTTP request presents in its headers (`Authorization`, `x-api-key`).
+pub fn credentials(headers: &HeaderMap) -> Presented<'_> {
+    Presented {
+        authorization: header_str(headers, header::AUTHORIZATION),
+        api_key: header_str(headers, X_API_KEY),
+        stream_token: None,
+    }
 }
 
 /// True when the `Accept` header (absent: anything) allows one of `produces` (exact media
 /// types such as `application/json`); ranges like `*/*` and `application/*` count, `q=0` not.
 pub fn accepts(headers: &HeaderMap, produces: &[&str]) -> bool {
-    let Some(accept) = header_str(headers, header::ACCEPT.as_str()) else {
+    let Some(accept) = header_str(headers, header::ACCEPT) else {
         return true;
     };
-    if accept.trim().is_empty() {
+    if accept.trim().is_empty() || produces.contains(&accept) {
         return true;
     }
     accept.split(',').any(|range| {
@@ -47,9 +65,17 @@ pub fn declares_more_than(headers: &HeaderMap, limit: usize) -> bool {
         .is_some_and(|n| n > limit as u64)
 }
 
+/// The peer address of a connection as text, written once per connection (the server puts it
+/// on each of its requests) rather than formatted again for every request.
+#[derive(Debug, Clone)]
+pub struct PeerIp(pub std::sync::Arc<str>);
+
 /// The peer address of the connection, as text.
 pub fn peer_ip(extensions: &Extensions) -> Option<String> {
-    extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string())
+    match extensions.get::<PeerIp>() {
+        Some(PeerIp(ip)) => Some(ip.to_string()),
+        None => extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string()),
+    }
 }
 
 /// Cross-site WebSocket hijacking guard: a browser's Origin must be in the CORS allow-list or

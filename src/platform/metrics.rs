@@ -44,9 +44,8 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
 /// A route pattern as a label, kept once for the life of the process. Patterns come from the
 /// router's own table (or are `unmatched`), so there are as many as it has routes.
 pub fn route_label(route: &str) -> &'static str {
-    use std::collections::HashSet;
     use std::sync::{OnceLock, RwLock};
-    static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
+    static ROUTES: OnceLock<RwLock<foldhash::HashSet<&'static str>>> = OnceLock::new();
     let routes = ROUTES.get_or_init(Default::default);
     if let Some(known) = routes.read().unwrap_or_else(|e| e.into_inner()).get(route) {
         return known;

@@ -1,11 +1,11 @@
 //! Request budgets per principal or client address: fixed windows, shared by every instance
 //! through Redis when one is configured, else (and during a Redis outage) sharded in memory.
 
-use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use foldhash::HashMap;
 
 use super::redis::Redis;
 
@@ -30,12 +30,19 @@ const SHARDS: usize = 32;
 pub struct RateLimiter {
     period: Duration,
     shards: Vec<Mutex<HashMap<String, Window>>>,
+    /// Picks a key's shard (seeded per process, like the shards' own maps).
+    spread: foldhash::fast::RandomState,
     shared: Option<Arc<Redis>>,
 }
 
 impl RateLimiter {
     pub fn new(period: Duration, shared: Option<Arc<Redis>>) -> Self {
-        Self { period, shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), shared }
+        Self {
+            period,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect(),
+            spread: Default::default(),
+            shared,
+        }
     }
 
     /// Charges `cost` units against `key`'s budget of `limit` per period: in Redis when it is
@@ -52,9 +59,8 @@ impl RateLimiter {
     /// Charges `cost` units against `key`'s budget of `limit` per period, in memory.
     pub fn check(&self, key: &str, limit: u64, cost: u64) -> Decision {
         let now = Instant::now();
-        let mut hasher = DefaultHasher::new();
-        key.hash(&mut hasher);
-        let mut shard = self.shards[hasher.finish() as usize % SHARDS].lock().unwrap_or_else(|e| e.into_inner());
+        let shard = self.spread.hash_one(key) as usize % SHARDS;
+        let mut shard = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
         if shard.len() > 10_000 {
             let period = self.period;
             shard.retain(|_, w| now.duration_since(w.started) < period);

@@ -42,7 +42,7 @@ pub struct JwtKeys {
     access_ttl_secs: u64,
     /// Tokens whose signature already verified, so a client reusing its token (the common
     /// case) costs a lookup instead of a decode and an HMAC. Expiry is still checked per use.
-    verified: std::sync::RwLock<std::collections::HashMap<String, Claims>>,
+    verified: std::sync::RwLock<foldhash::HashMap<String, Claims>>,
 }
 
 const VERIFIED_CAPACITY: usize = 10_000;

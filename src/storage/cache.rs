@@ -5,7 +5,7 @@
 //! replaced by a newer version, and a deletion leaves a tombstone for a TTL, so a slow reader
 //! can never put back an older or deleted object.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,7 @@ pub enum Cached<T> {
 
 impl<T: Versioned> VersionedCache<T> {
     pub fn new(ttl: Duration, budget_bytes: usize) -> Self {
-        Self { ttl, budget: budget_bytes, state: RwLock::new((HashMap::new(), 0)) }
+        Self { ttl, budget: budget_bytes, state: RwLock::new((HashMap::default(), 0)) }
     }
 
     pub fn get(&self, id: &str) -> Cached<T> {

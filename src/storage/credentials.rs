@@ -41,7 +41,7 @@ fn to_api_key(row: &dyn Row) -> DomainResult<ApiKey> {
 /// take to be seen here), none when caching is off. Revocations made here are recorded at once.
 pub(super) struct SessionStates {
     live_for: std::time::Duration,
-    states: std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
+    states: std::sync::Mutex<foldhash::HashMap<String, (bool, std::time::Instant)>>,
 }
 
 const SESSION_STATES: usize = 100_000;

@@ -16,7 +16,7 @@ use crate::adapters::http_error::{not_acceptable, status_of, unsupported_media_t
 use crate::adapters::request::{accepts, declares_more_than, header_str, peer_ip};
 use crate::domain::error::{DomainError, ErrorCode};
 use crate::domain::policy::Actor;
-use crate::platform::admission::{Admitted, Presented};
+use crate::platform::admission::Admitted;
 use crate::platform::ratelimit::Decision;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -80,11 +80,7 @@ impl Reply {
 
 /// Admission: one unit for the request (each root field is charged when it executes).
 async fn admit(s: &State, headers: &HeaderMap, ip: &str, reply: &mut Reply) -> Result<Admitted, Response> {
-    let presented = Presented {
-        authorization: header_str(headers, "authorization"),
-        api_key: header_str(headers, "x-api-key"),
-        stream_token: None,
-    };
+    let presented = crate::adapters::request::credentials(headers);
     let verdict = s.shared.admission.admit(presented, ip, 1).await;
     reply.decision = Some(verdict.decision);
     verdict.admitted.map_err(|e| reply.refuse(e))
@@ -178,7 +174,7 @@ pub async fn post(AxumState(s): AxumState<State>, req: Request) -> Response {
             return reply.refuse(e);
         }
     }
-    let key = header_str(&headers, "idempotency-key").map(str::to_string);
+    let key = header_str(&headers, crate::adapters::request::IDEMPOTENCY_KEY).map(str::to_string);
     if key.is_some() && matches!(batch, BatchRequest::Batch(_)) {
         let e = DomainError::invalid("an Idempotency-Key names one mutation: send it without batching")
             .with_detail("idempotency-key", "one_mutation");

@@ -2,10 +2,8 @@
 //! rate limit (admission), note the deadline, request id and idempotency key; and running a
 //! canonical operation for the call.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use tokio::time::Instant;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Request, Response, Status};
@@ -60,10 +58,7 @@ impl Call {
     /// to the address before UNAUTHENTICATED, as on REST.
     pub async fn open<T>(shared: &Shared, req: &Request<T>) -> Result<Call, Status> {
         let request_id = request_id::current();
-        let ip = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_string(), |ConnectInfo(a)| a.ip().to_string());
+        let ip = crate::adapters::request::peer_ip(req.extensions()).unwrap_or_else(|| "unknown".to_string());
         let metadata = req.metadata();
         let deadline = text(metadata, "grpc-timeout").and_then(parse_timeout).map(|d| Instant::now() + d);
         let presented = Presented {

@@ -27,7 +27,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
                 ApiError(DomainError::internal(anyhow::anyhow!("route mounted without the auth gate")))
             })?;
         let idempotency_key =
-            crate::adapters::request::header_str(&parts.headers, "idempotency-key").map(str::to_string);
+            crate::adapters::request::header_str(&parts.headers, crate::adapters::request::IDEMPOTENCY_KEY)
+                .map(str::to_string);
         Ok(Caller { admitted, idempotency_key })
     }
 }

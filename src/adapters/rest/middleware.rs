@@ -8,19 +8,14 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, too_large};
 use crate::adapters::Shared;
 use crate::adapters::http_error::not_acceptable;
-use crate::adapters::request::{accepts, declares_more_than, header_str, peer_ip};
-use crate::platform::admission::Presented;
+use crate::adapters::request::{accepts, declares_more_than, peer_ip};
 
 /// Admission (the caller as it is now, the shared budget charged before any refusal), then
 /// the body and media-type checks.
 pub async fn gate(State(shared): State<Shared>, mut req: Request, next: Next) -> Response {
     let ip = peer_ip(req.extensions()).unwrap_or_else(|| "unknown".into());
     let headers = req.headers();
-    let presented = Presented {
-        authorization: header_str(headers, "authorization"),
-        api_key: header_str(headers, "x-api-key"),
-        stream_token: None,
-    };
+    let presented = crate::adapters::request::credentials(headers);
     let verdict = shared.admission.admit(presented, &ip, 1).await;
     let decision = verdict.decision;
     let mut response = if declares_more_than(req.headers(), shared.limits.body_bytes) {

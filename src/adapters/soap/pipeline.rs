@@ -20,7 +20,6 @@ use crate::adapters::request::{declares_more_than, header_str};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::policy::Actor;
 use crate::domain::service::ClientInfo;
-use crate::platform::admission::Presented;
 use crate::platform::authn::Authenticated;
 use crate::platform::ratelimit::Decision;
 
@@ -129,11 +128,7 @@ async fn serve(
     ip: &str,
     decision: &mut Option<Decision>,
 ) -> Result<Reply, Fault> {
-    let presented = Presented {
-        authorization: header_str(headers, "authorization"),
-        api_key: header_str(headers, "x-api-key"),
-        stream_token: None,
-    };
+    let presented = crate::adapters::request::credentials(headers);
     let http_auth = s.shared.admission.authenticate(presented).await;
     // Until the caller is known, every refusal is charged as admission charges it.
     let (hinted, action_param) = media_type(headers);

@@ -77,11 +77,7 @@ async fn start(
     pairs: Vec<(String, String)>,
 ) -> DomainResult<Response> {
     let token = pairs.iter().find(|(k, _)| k == "access_token").map(|(_, v)| v.as_str());
-    let presented = Presented {
-        authorization: header_str(headers, "authorization"),
-        api_key: header_str(headers, "x-api-key"),
-        stream_token: token,
-    };
+    let presented = Presented { stream_token: token, ..crate::adapters::request::credentials(headers) };
     let admitted = s.admission.admit(presented, &client_ip(ext), 1).await.admitted?;
     let p = params(pairs, header_str(headers, "last-event-id"))?;
     let slot = s.admission.stream_slot(&admitted).await?;
@@ -95,11 +91,7 @@ async fn start(
 /// URL keeps working for EventSource's reconnects.
 pub async fn mint_token(State(s): State<Shared>, ext: axum::http::Extensions, headers: HeaderMap) -> Response {
     let minted = async {
-        let presented = Presented {
-            authorization: header_str(&headers, "authorization"),
-            api_key: header_str(&headers, "x-api-key"),
-            stream_token: None,
-        };
+        let presented = crate::adapters::request::credentials(&headers);
         let admitted = s.admission.admit(presented, &client_ip(&ext), 1).await.admitted?;
         s.admission.authn.mint_stream_token(&admitted.auth, s.stream_settings.stream_token_ttl_secs)
     };

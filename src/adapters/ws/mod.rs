@@ -19,9 +19,8 @@ use axum::routing::get;
 
 use crate::adapters::Shared;
 use crate::adapters::http_error::ApiError;
-use crate::adapters::request::{header_str, origin_allowed};
+use crate::adapters::request::origin_allowed;
 use crate::domain::error::{DomainError, DomainResult};
-use crate::platform::admission::Presented;
 
 pub fn routes(shared: Shared) -> Router {
     Router::new().route(PATH, get(upgrade)).with_state(shared)
@@ -54,11 +53,7 @@ async fn accept(s: &Shared, headers: &HeaderMap, ip: String) -> DomainResult<con
     if !origin_allowed(&s.cors_origins, headers) {
         return Err(DomainError::forbidden("this Origin may not open WebSockets here"));
     }
-    let presented = Presented {
-        authorization: header_str(headers, "authorization"),
-        api_key: header_str(headers, "x-api-key"),
-        stream_token: None,
-    };
+    let presented = crate::adapters::request::credentials(headers);
     let admitted = s.admission.admit(presented, &ip, 1).await.admitted?;
     let slot = s.admission.stream_slot(&admitted).await?;
     let trace = crate::platform::request_id::trace().unwrap_or_else(crate::platform::trace::TraceContext::root);
