@@ -133,19 +133,20 @@ fn exporter(endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
 /// The span of one request (or WebSocket frame) and its trace context: `parent` (the client's
 /// span) continued in a new span of ours, or a new trace. Every log line inside the span
 /// carries the request id and the trace id; an exported span has the client's trace id and
-/// our span id is the exported one.
+/// our span id is the exported one. `route` may be left for the router to record once matched.
 pub fn request_span(
     request_id: &str,
     parent: Option<&TraceContext>,
     method: &str,
-    route: &str,
+    route: Option<&str>,
 ) -> (tracing::Span, TraceContext) {
+    let route = route.map(tracing::field::display);
     if !EXPORTING.load(Ordering::Relaxed) {
         let trace = parent.map_or_else(TraceContext::root, TraceContext::child);
-        let span = tracing::info_span!("request", request_id = %request_id, trace_id = %trace.trace_id, method = %method, route = %route);
+        let span = tracing::info_span!("request", request_id = %request_id, trace_id = %trace.trace_id, method = %method, route = route);
         return (span, trace);
     }
-    let span = tracing::info_span!("request", request_id = %request_id, trace_id = tracing::field::Empty, method = %method, route = %route);
+    let span = tracing::info_span!("request", request_id = %request_id, trace_id = tracing::field::Empty, method = %method, route = route);
     if let Some(context) = parent.and_then(remote) {
         let _ = span.set_parent(context);
     }

@@ -6,9 +6,9 @@ use serde_json::Value;
 use crate::helpers::{TestApp, assert_error};
 use crate::on_every_store;
 
-on_every_store!(walking_the_cursor_visits_every_post_once_newest_first);
+on_every_store!(walking_the_cursor_and_its_link_header_visits_every_post_once_newest_first);
 
-async fn walking_the_cursor_visits_every_post_once_newest_first(app: TestApp) {
+async fn walking_the_cursor_and_its_link_header_visits_every_post_once_newest_first(app: TestApp) {
     let ada = app.member("ada").await;
     let mut created = Vec::new();
     for i in 0..25 {
@@ -31,7 +31,10 @@ async fn walking_the_cursor_visits_every_post_once_newest_first(app: TestApp) {
         let cursor = page["next_cursor"].as_str().unwrap();
         let link = link.expect("a Link header with rel=next");
         assert!(link.ends_with("rel=\"next\"") && link.contains(cursor), "{link}");
-        path = format!("/posts?limit=10&cursor={cursor}");
+        // The Link names the next page by its full path: following it walks on.
+        let target = link.strip_prefix('<').and_then(|l| l.split_once('>')).map(|(t, _)| t).unwrap();
+        assert_eq!(target, format!("/api/v1/posts?limit=10&cursor={cursor}"), "{link}");
+        path = target.strip_prefix("/api/v1").unwrap().to_string();
     }
     assert_eq!(seen, created);
 }

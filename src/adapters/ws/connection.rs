@@ -204,7 +204,7 @@ pub async fn run(socket: WebSocket, shared: Shared, opening: Opening) {
                         Some(tp) => crate::platform::trace::parse_traceparent(&tp),
                         None => Some(conn.trace.clone()),
                     };
-                    let (span, trace) = crate::telemetry::request_span(&id, parent.as_ref(), "FRAME", "/ws");
+                    let (span, trace) = crate::telemetry::request_span(&id, parent.as_ref(), "FRAME", Some("/ws"));
                     let frame = async {
                         let go_on = conn.on_text(text.as_str()).await;
                         if let Some(e) = request_id::take() {
