@@ -251,7 +251,8 @@ impl Operations {
     /// The one core call of an operation.
     async fn call(&self, caller: &Admitted, op: Operation) -> DomainResult<Outcome> {
         let (core, actor) = (&self.core, caller.actor());
-        let client = &client_info(caller);
+        // Only writes and sign-ins name their client (the audit trail); reads never build it.
+        let client = &std::sync::LazyLock::new(|| client_info(caller));
         Ok(match op {
             Operation::Login { email, password } => Outcome::Tokens(core.auth.login(&email, &password, client).await?),
             Operation::RefreshToken { refresh_token } => {

@@ -49,7 +49,15 @@ fn generate() -> String {
     static PREFIX: OnceLock<String> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let prefix = PREFIX.get_or_init(|| format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff));
-    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut id = String::with_capacity(prefix.len() + 17);
+    id.push_str(prefix);
+    id.push('-');
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1) as usize;
+    for shift in (0..digits).rev() {
+        id.push(char::from_digit(((n >> (shift * 4)) & 0xf) as u32, 16).unwrap_or('0'));
+    }
+    id
 }
 
 /// Runs `fut` with `id` as the current request id, in a new trace.
@@ -124,5 +132,26 @@ pub fn log(e: &Recorded, what: &str) {
         tracing::error!(code = %e.code, error = %e.message, cause = e.cause.as_deref().unwrap_or(""), "{what} failed");
     } else {
         tracing::info!(code = %e.code, error = %e.message, "{what} refused");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_the_process_prefix_and_a_rising_hex_counter() {
+        let ids: Vec<String> = (0..40).map(|_| accept_or_generate(None)).collect();
+        let mut last = None;
+        for id in &ids {
+            let (prefix, counter) = id.split_once('-').unwrap();
+            assert_eq!(prefix.len(), 12, "{id}");
+            assert!(prefix.bytes().chain(counter.bytes()).all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            let n = u64::from_str_radix(counter, 16).unwrap();
+            assert_eq!(counter, format!("{n:x}"), "no leading zeros");
+            assert!(last.is_none_or(|l| n > l));
+            last = Some(n);
+        }
+        assert_eq!(accept_or_generate(Some("client-id.1:a")), "client-id.1:a");
     }
 }

@@ -33,7 +33,12 @@ impl TraceContext {
 
     /// The `traceparent` header value naming this span.
     pub fn to_traceparent(&self) -> String {
-        format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, self.flags)
+        let mut out = String::with_capacity(55);
+        for part in ["00-", &self.trace_id, "-", &self.span_id, "-"] {
+            out.push_str(part);
+        }
+        push_hex(&mut out, u128::from(self.flags), 2);
+        out
     }
 
     pub fn sampled(&self) -> bool {
@@ -102,18 +107,43 @@ fn clean_tracestate(value: &str) -> Option<String> {
 
 /// `bytes` random bytes (8 or 16) as lowercase hex, never all zero.
 fn random_hex(bytes: usize) -> String {
+    let digits = if bytes >= 16 { 32 } else { 16 };
     loop {
         let value: u128 = rand::random();
-        let out = if bytes >= 16 { format!("{value:032x}") } else { format!("{:016x}", value as u64) };
-        if value != 0 && !out.bytes().all(|b| b == b'0') {
+        let value = if digits == 32 { value } else { u128::from(value as u64) };
+        if value != 0 {
+            let mut out = String::with_capacity(digits);
+            push_hex(&mut out, value, digits);
             return out;
         }
     }
 }
 
+/// The low `digits` hex digits of `value`, zero-padded, lowercase.
+fn push_hex(out: &mut String, value: u128, digits: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 32];
+    let digits = digits.min(32);
+    for (i, slot) in buf[..digits].iter_mut().enumerate() {
+        *slot = HEX[((value >> ((digits - 1 - i) * 4)) & 0xf) as usize];
+    }
+    out.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or_default());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_trace_names_itself_in_a_valid_traceparent() {
+        for _ in 0..200 {
+            let ours = TraceContext::root();
+            assert_eq!((ours.trace_id.len(), ours.span_id.len()), (32, 16));
+            let header = ours.to_traceparent();
+            assert_eq!(header, format!("00-{}-{}-01", ours.trace_id, ours.span_id));
+            assert_eq!(TraceContext::parent(Some(&header), None), Some(ours));
+        }
+    }
 
     #[test]
     fn a_valid_traceparent_is_continued_in_a_new_span() {

@@ -19,9 +19,15 @@ async fn a_post_goes_from_draft_to_published_and_back_with_one_event_each(app: T
     let id = post["id"].as_str().unwrap();
     assert_eq!(post["status"], "draft");
     assert_eq!(post["published_at"], Value::Null);
+    // Every read answers the post as it is now, the same JSON its last write answered.
+    let path = format!("/posts/{id}");
+    let read = || async { app.get(&path, Some(&ada.token)).await.json::<Value>().await.unwrap() };
+    assert_eq!(read().await, post);
+    assert_eq!(read().await, post);
 
     let published: Value =
         app.post(&format!("/posts/{id}/publish"), Some(&ada.token), json!({})).await.json().await.unwrap();
+    assert_eq!(read().await, published);
     assert_eq!(published["status"], "published");
     assert!(published["published_at"].is_string());
     assert_eq!(published["version"], 2);
@@ -32,6 +38,9 @@ async fn a_post_goes_from_draft_to_published_and_back_with_one_event_each(app: T
     let r =
         app.patch(&format!("/posts/{id}"), Some(&ada.token), json!({"title": "Hello again", "tags": ["rust"]})).await;
     assert_eq!(r.status(), StatusCode::OK);
+    let updated = r.json::<Value>().await.unwrap();
+    assert_eq!((updated["title"].as_str(), updated["version"].as_i64()), (Some("Hello again"), Some(3)));
+    assert_eq!(read().await, updated);
     let r = app.post(&format!("/posts/{id}/unpublish"), Some(&editor.token), json!({})).await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "draft");
 

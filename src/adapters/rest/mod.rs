@@ -10,6 +10,7 @@ mod middleware;
 pub mod openapi;
 pub mod ops;
 mod posts;
+mod rendered;
 mod respond;
 mod timestamp;
 mod users;

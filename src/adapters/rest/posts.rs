@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use super::dto::{CreatePostRequest, PostList, PostListParams, PostOut, UpdatePostRequest};
 use super::error::{ApiResult, Json, Path, Query};
 use super::extract::{Caller, Preconditions, replayed, unexpected};
-use super::respond::{conditional, page, resource};
+use super::respond::{conditional_with, page, resource};
 use crate::adapters::Shared;
 use crate::domain::post::PostFilter;
 use crate::platform::operations::{Operation, Outcome, Paging};
@@ -67,7 +67,7 @@ pub async fn get(
     let (Outcome::Post(post), _) = caller.run(&s, Operation::GetPost { id }).await? else {
         return Err(unexpected());
     };
-    Ok(conditional(&pre, post.version, "", PostOut::from(post)))
+    Ok(conditional_with(&pre, post.version, "", || super::rendered::post(post)))
 }
 
 /// Change a post (author, editors, admins). `If-Match` guards against lost updates.

@@ -1,10 +1,13 @@
 //! Response shapes shared by handlers: resources with ETags, conditional GETs, pages with Links.
 
+use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::error::ApiError;
 use super::extract::{Preconditions, etag};
+use crate::domain::error::DomainError;
 use crate::platform::operations::Listed;
 
 /// A single resource with its ETag (and `Location` when created).
@@ -15,7 +18,11 @@ pub fn resource<T: Serialize>(
     body: T,
     location: Option<String>,
 ) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
+    tagged(json(status, &body), version, variant, location)
+}
+
+/// A resource's answer with its ETag (and `Location` when created).
+fn tagged(mut response: Response, version: i64, variant: &str, location: Option<String>) -> Response {
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&etag(version, variant)) {
         headers.insert(header::ETAG, v);
@@ -28,6 +35,16 @@ pub fn resource<T: Serialize>(
 
 /// 304 when `If-None-Match` already has this version, else the resource.
 pub fn conditional<T: Serialize>(pre: &Preconditions, version: i64, variant: &str, body: T) -> Response {
+    conditional_with(pre, version, variant, || json(StatusCode::OK, &body))
+}
+
+/// `conditional` with the 200 answer made by `answer`, only when it is sent.
+pub fn conditional_with(
+    pre: &Preconditions,
+    version: i64,
+    variant: &str,
+    answer: impl FnOnce() -> Response,
+) -> Response {
     let tag = etag(version, variant);
     if pre.none_match(&tag) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -36,7 +53,29 @@ pub fn conditional<T: Serialize>(pre: &Preconditions, version: i64, variant: &st
         }
         return response;
     }
-    resource(StatusCode::OK, version, variant, body, None)
+    tagged(answer(), version, variant, None)
+}
+
+/// `body` as JSON, written into one buffer sized for a typical resource (axum's `Json` writes
+/// through a small growing buffer, a call per token).
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match to_json(body) {
+        Ok(bytes) => json_bytes(status, bytes),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `body` as JSON text.
+pub(super) fn to_json<T: Serialize>(body: &T) -> Result<Bytes, ApiError> {
+    let mut buf = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut buf, body)
+        .map_err(|e| ApiError(DomainError::internal(anyhow::Error::new(e).context("writing a JSON answer"))))?;
+    Ok(buf.into())
+}
+
+/// JSON text already written, as an answer.
+pub(super) fn json_bytes(status: StatusCode, body: Bytes) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 /// A page as `{data, next_cursor, has_more}` plus an RFC 8288 `Link: <…>; rel="next"`.
@@ -48,7 +87,7 @@ pub fn page<T, W: Serialize>(
     let next_cursor = page.next_cursor;
     let link = next_cursor.as_ref().map(|c| next_link(uri, c));
     let has_more = next_cursor.is_some();
-    let mut response = axum::Json(wrap(page.items, next_cursor, has_more)).into_response();
+    let mut response = json(StatusCode::OK, &wrap(page.items, next_cursor, has_more));
     if let Some(v) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(header::LINK, v);
     }
