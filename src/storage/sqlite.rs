@@ -16,7 +16,10 @@
 //!   WAL has grown past `WAL_RESTART_FRAMES` (writes kept coming while it ran, so it never
 //!   caught up), the writer finishes the checkpoint itself between two batches, so the next
 //!   batch starts the WAL over from its beginning and the file is cut back to
-//!   `WAL_SIZE_LIMIT`: the WAL stays bounded under any sustained write load.
+//!   `WAL_SIZE_LIMIT`; and once the file has grown past that limit anyway (writes faster than
+//!   the checkpointer's passes, or readers holding old snapshots), the writer copies all of it
+//!   before its next batch, waiting for those readers: the WAL stays bounded under any
+//!   sustained write load, whatever its rate.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -46,7 +49,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// WAL frames (pages) past which the writer completes a checkpoint itself before its next batch.
 const WAL_RESTART_FRAMES: i64 = 2048;
 /// The size the WAL file is cut back to when it starts over (`journal_size_limit`).
-const WAL_SIZE_LIMIT: i64 = 16 << 20;
+const WAL_SIZE_LIMIT: i64 = 8 << 20;
 
 /// A write job: its statements, then its answer once the batch's commit is known.
 trait Job: Send {
@@ -265,6 +268,14 @@ impl Sqlite {
         }
     }
 
+    /// True when the WAL file is past `WAL_SIZE_LIMIT`: it only grows beyond that while it is
+    /// not starting over (one `stat` per batch).
+    fn wal_outgrown(&self) -> bool {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_SIZE_LIMIT as u64)
+    }
+
     fn commit_batch(&self, mut batch: Vec<Box<dyn Job>>) {
         let mut writer = lock(&self.writer);
         let Some(conn) = writer.as_mut() else {
@@ -274,7 +285,15 @@ impl Sqlite {
         // Idle readers give back their WAL read locks first: a write transaction can restart the
         // WAL from its beginning only while no reader holds one (else the WAL grows under load).
         lock(&self.readers).iter_mut().for_each(Reader::end_snapshot);
-        if self.wal_behind.load(Ordering::Relaxed) > WAL_RESTART_FRAMES {
+        if self.wal_outgrown() {
+            // The WAL kept growing past its size limit (writes outpaced the checkpointer's
+            // passes, or readers kept it from starting over): this copies all of it, waiting
+            // for readers of older snapshots to finish, so this batch starts it over.
+            match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+                Ok(()) => self.wal_behind.store(0, Ordering::Relaxed),
+                Err(e) => tracing::warn!(error = %e, "SQLite checkpoint by the writer failed"),
+            }
+        } else if self.wal_behind.load(Ordering::Relaxed) > WAL_RESTART_FRAMES {
             // No write can append meanwhile (this holds the writer), so unless a reader on
             // another thread still holds an old snapshot this copies the rest of the WAL, and
             // this batch's first write starts it over (else the next batch tries again).
