@@ -48,8 +48,10 @@ const SNAPSHOT_FOR: Duration = Duration::from_millis(20);
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// WAL frames (pages) past which the writer completes a checkpoint itself before its next batch.
 const WAL_RESTART_FRAMES: i64 = 2048;
-/// The size the WAL file is cut back to when it starts over (`journal_size_limit`).
-const WAL_SIZE_LIMIT: i64 = 8 << 20;
+/// The size the WAL file is cut back to when it starts over (`journal_size_limit`): half again
+/// what `WAL_RESTART_FRAMES` of 4 KiB pages take, so the file only grows past it when the WAL
+/// could not start over in time (the writer then forces it, see `commit_batch`).
+const WAL_SIZE_LIMIT: i64 = WAL_RESTART_FRAMES * 4096 * 3 / 2;
 
 /// A write job: its statements, then its answer once the batch's commit is known.
 trait Job: Send {
@@ -140,6 +142,8 @@ pub(crate) struct Sqlite {
     checkpointer: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     /// Frames the WAL held at the checkpointer's last pass (0 once the writer has seen to it).
     wal_behind: Arc<AtomicI64>,
+    /// The WAL file, whose size the writer checks before each batch.
+    wal_path: PathBuf,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -168,6 +172,11 @@ impl Sqlite {
             queue: Mutex::new(Queue::default()),
             checkpointer: Mutex::new(None),
             wal_behind: Arc::new(AtomicI64::new(0)),
+            wal_path: {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                wal.into()
+            },
         });
         store.start_checkpointer()?;
         Ok(store)
@@ -271,9 +280,7 @@ impl Sqlite {
     /// True when the WAL file is past `WAL_SIZE_LIMIT`: it only grows beyond that while it is
     /// not starting over (one `stat` per batch).
     fn wal_outgrown(&self) -> bool {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_SIZE_LIMIT as u64)
+        std::fs::metadata(&self.wal_path).is_ok_and(|m| m.len() > WAL_SIZE_LIMIT as u64)
     }
 
     fn commit_batch(&self, mut batch: Vec<Box<dyn Job>>) {
@@ -289,8 +296,11 @@ impl Sqlite {
             // The WAL kept growing past its size limit (writes outpaced the checkpointer's
             // passes, or readers kept it from starting over): this copies all of it, waiting
             // for readers of older snapshots to finish, so this batch starts it over.
-            match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
-                Ok(()) => self.wal_behind.store(0, Ordering::Relaxed),
+            // Its first column is 1 when a reader still held an old snapshot after the busy
+            // timeout: then the next batch tries again.
+            match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
+                Ok(0) => self.wal_behind.store(0, Ordering::Relaxed),
+                Ok(_) => tracing::debug!("the WAL could not start over yet: a reader holds an old snapshot"),
                 Err(e) => tracing::warn!(error = %e, "SQLite checkpoint by the writer failed"),
             }
         } else if self.wal_behind.load(Ordering::Relaxed) > WAL_RESTART_FRAMES {
