@@ -2,6 +2,8 @@
 //! so concurrent instances never lease the same row; SQLite claims through its one writer,
 //! which serializes claims anyway. Every change of a claimed job checks its lease token.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -60,10 +62,7 @@ pub(super) async fn enqueue_fanout(
     if topics.is_empty() {
         return Ok(());
     }
-    let sql =
-        format!("SELECT 1 FROM webhook_topics WHERE topic IN ({}) LIMIT 1", super::sql::placeholders(topics.len()));
-    let args: Vec<Arg<'_>> = topics.iter().map(Arg::from).collect();
-    if c.query_opt(&sql, &args, |_| Ok(())).await?.is_none() {
+    if !any_subscribed(c, topics).await? {
         return Ok(());
     }
     let job = NewJob {
@@ -73,7 +72,41 @@ pub(super) async fn enqueue_fanout(
         trace_id: trace_id.map(str::to_string),
         run_at: at,
     };
-    insert_job(c, &job, at).await.map(|_| ())
+    insert_job(c, &job, at).await?;
+    FANOUTS_QUEUED.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Fan-out jobs queued by this process's write jobs, counted so a write wakes the job queue
+/// only when it queued one: most writes touch no subscribed topic, and a wake costs the queue
+/// a claim. A count that moves for another store's write (tests run several in one process)
+/// or for a batch attempt that was rolled back only wakes the queue for nothing; it cannot
+/// miss one, since the count moves before the commit that a write waits for.
+static FANOUTS_QUEUED: AtomicU64 = AtomicU64::new(0);
+
+/// The count so far: a write reads it before it starts and again after its commit.
+pub(super) fn fanouts_queued() -> u64 {
+    FANOUTS_QUEUED.load(Ordering::Relaxed)
+}
+
+/// Whether any webhook subscribes to one of `topics`. SQLite seeks the index once per topic: an
+/// `IN` list there builds an ephemeral index on every call, several times the cost of the
+/// seeks. PostgreSQL gets one statement (one round trip).
+async fn any_subscribed(c: &mut Conn<'_>, topics: &[String]) -> DomainResult<bool> {
+    if matches!(c, Conn::Sqlite(_)) {
+        for topic in topics {
+            let args = [Arg::from(topic)];
+            if c.query_opt("SELECT 1 FROM webhook_topics WHERE topic = $1 LIMIT 1", &args, |_| Ok(())).await?.is_some()
+            {
+                return Ok(true);
+            }
+        }
+        return Ok(false);
+    }
+    let sql =
+        format!("SELECT 1 FROM webhook_topics WHERE topic IN ({}) LIMIT 1", super::sql::placeholders(topics.len()));
+    let args: Vec<Arg<'_>> = topics.iter().map(Arg::from).collect();
+    Ok(c.query_opt(&sql, &args, |_| Ok(())).await?.is_some())
 }
 
 #[async_trait]

@@ -199,19 +199,31 @@ impl SqlStore {
         }
     }
 
-    /// Runs a write that appended events, then wakes the event bus.
+    /// Runs a write that appended events, then wakes the event bus (and the job queue when the
+    /// write queued a webhook fan-out).
     async fn write_events<D, T, F>(&self, data: D, work: F) -> DomainResult<T>
     where
         D: Send + Sync + 'static,
         T: Send + 'static,
         F: for<'a, 'b> Fn(&'a D, &'a mut Conn<'b>) -> JobFuture<'a, T> + Send + 'static,
     {
+        let queued = jobs::fanouts_queued();
         let out = self.db.write(data, work).await?;
         self.appended.notify_one();
-        self.jobs_enqueued.notify_one();
+        if jobs::fanouts_queued() != queued {
+            self.jobs_enqueued.notify_one();
+        }
         Ok(out)
     }
 }
+
+macro_rules! insert_event {
+    () => {
+        "INSERT INTO events (event_type, topic, subject_id, occurred_at, payload, trace_id) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    };
+}
+const INSERT_EVENT: &str = insert_event!();
 
 /// Appends an event inside the caller's transaction. On PostgreSQL a transaction-scoped
 /// advisory lock makes ids commit in order, so readers never see a later id before an earlier
@@ -223,9 +235,9 @@ async fn append_event(c: &mut Conn<'_>, event: &NewEvent) -> DomainResult<()> {
     }
     let payload = serde_json::to_string(&event.subject).map_err(DomainError::internal)?;
     let id = c
-        .query_int(
-            "INSERT INTO events (event_type, topic, subject_id, occurred_at, payload, trace_id) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        .insert_id(
+            INSERT_EVENT,
+            concat!(insert_event!(), " RETURNING id"),
             &[
                 Arg::Text(event.event_type.as_str()),
                 Arg::Text(&event.topic()),

@@ -159,6 +159,21 @@ impl Conn<'_> {
     }
 
     /// The one integer a statement answers (`SELECT COUNT(*) ...`, `SELECT COALESCE(MAX(id), 0) ...`).
+    /// Runs an `INSERT` into a table with an integer `id` key; the id it assigned. SQLite
+    /// reads it back with `last_insert_rowid()`: a `RETURNING` clause there builds and drops an
+    /// ephemeral table on every insert. PostgreSQL gets the `returning` form (`sql` followed
+    /// by ` RETURNING id`, given whole so nothing is formatted per call).
+    pub async fn insert_id(&mut self, sql: &str, returning: &str, args: &[Arg<'_>]) -> DomainResult<i64> {
+        debug_assert!(returning.starts_with(sql) && returning[sql.len()..].trim() == "RETURNING id");
+        match self {
+            Conn::Sqlite(c) => {
+                super::sqlite::exec(c, sql, args)?;
+                Ok(c.last_insert_rowid())
+            }
+            Conn::Postgres(_) => self.query_int(returning, args).await,
+        }
+    }
+
     pub async fn query_int(&mut self, sql: &str, args: &[Arg<'_>]) -> DomainResult<i64> {
         self.query_opt(sql, args, |r| r.int(0))
             .await?
