@@ -101,7 +101,7 @@ fn router(shared: Shared) -> Router {
         .merge(tagged("websocket", super::ws::routes(shared.clone())))
         .merge(tagged("soap", super::soap::routes(shared.clone())))
         .merge(tagged("graphql", super::graphql::routes(shared.clone())))
-        .merge(tagged("grpc", super::grpc::routes(shared.clone())))
+        .merge(super::grpc::routes(shared.clone()))
         .merge(tagged(
             "http",
             Router::new()
@@ -190,9 +190,10 @@ fn tagged(protocol: &'static str, routes: Router) -> Router {
     routes.layer(TagLayer(protocol))
 }
 
-/// `tagged` as a plain tower layer: it runs on every request, so it boxes nothing.
+/// `tagged` as a plain tower layer: it runs on every request, so it boxes nothing. (gRPC puts
+/// it in each service's own stack, see `grpc::mount`.)
 #[derive(Clone, Copy)]
-struct TagLayer(&'static str);
+pub(super) struct TagLayer(pub &'static str);
 
 impl<S> tower::Layer<S> for TagLayer {
     type Service = Tag<S>;
@@ -202,16 +203,16 @@ impl<S> tower::Layer<S> for TagLayer {
 }
 
 #[derive(Clone)]
-struct Tag<S> {
+pub(super) struct Tag<S> {
     inner: S,
     protocol: &'static str,
 }
 
-impl<S> tower::Service<Request> for Tag<S>
+impl<S, B, R> tower::Service<axum::http::Request<B>> for Tag<S>
 where
-    S: tower::Service<Request, Response = Response>,
+    S: tower::Service<axum::http::Request<B>, Response = axum::http::Response<R>>,
 {
-    type Response = Response;
+    type Response = axum::http::Response<R>;
     type Error = S::Error;
     type Future = Tagged<S::Future>;
 
@@ -219,7 +220,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
         request_id::set_protocol(self.protocol);
         let route = req.extensions().get::<MatchedPath>().cloned();
         if let Some(route) = &route {
@@ -231,18 +232,18 @@ where
 
 pin_project_lite::pin_project! {
     /// The inner response, with what `Served` it put on it.
-    struct Tagged<F> {
+    pub(super) struct Tagged<F> {
         #[pin]
         inner: F,
         served: Option<Served>,
     }
 }
 
-impl<F, E> std::future::Future for Tagged<F>
+impl<F, R, E> std::future::Future for Tagged<F>
 where
-    F: std::future::Future<Output = Result<Response, E>>,
+    F: std::future::Future<Output = Result<axum::http::Response<R>, E>>,
 {
-    type Output = Result<Response, E>;
+    type Output = Result<axum::http::Response<R>, E>;
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
         let this = self.project();

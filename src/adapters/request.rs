@@ -122,12 +122,21 @@ const RESET: [HeaderName; 2] =
 /// GraphQL and SOAP answers alike). The count and the reset change from request to request:
 /// sent never-indexed, so over HTTP/2 they do not churn the connection's header table.
 pub fn rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
-    for (names, value, changes) in
-        [(LIMIT, d.limit, false), (REMAINING, d.remaining, true), (RESET, d.reset_secs, true)]
+    budget_headers(headers, d, 2);
+}
+
+/// The same budget as gRPC metadata: `ratelimit-*` only (no aliases).
+pub fn rate_limit_metadata(metadata: &mut HeaderMap, d: &Decision) {
+    budget_headers(metadata, d, 1);
+}
+
+/// Writes the first `names` names of each header (the standard one, then its alias).
+fn budget_headers(headers: &mut HeaderMap, d: &Decision, names: usize) {
+    for (all, value, changes) in [(LIMIT, d.limit, false), (REMAINING, d.remaining, true), (RESET, d.reset_secs, true)]
     {
         let mut value = HeaderValue::from(value);
         value.set_sensitive(changes);
-        for name in names {
+        for name in all.into_iter().take(names) {
             headers.insert(name, value.clone());
         }
     }

@@ -4,15 +4,16 @@
 
 use std::time::Duration;
 
+use axum::http::HeaderMap;
 use tokio::time::Instant;
-use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use super::error::status;
-use crate::adapters::Shared;
+use crate::adapters::{Shared, request};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::policy::Actor;
-use crate::platform::admission::{Admitted, Presented};
+use crate::platform::admission::Admitted;
 use crate::platform::authn::Authenticated;
 use crate::platform::operations::{Operation, Outcome};
 use crate::platform::ratelimit::Decision;
@@ -29,10 +30,6 @@ pub struct Call {
     /// The `idempotency-key` metadata.
     pub idempotency_key: Option<String>,
     decision: Decision,
-}
-
-fn text<'a>(metadata: &'a MetadataMap, name: &str) -> Option<&'a str> {
-    metadata.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
 }
 
 /// `grpc-timeout`: up to 8 digits and a unit (H, M, S, m, u, n).
@@ -58,17 +55,15 @@ impl Call {
     /// to the address before UNAUTHENTICATED, as on REST.
     pub async fn open<T>(shared: &Shared, req: &Request<T>) -> Result<Call, Status> {
         let request_id = request_id::current();
-        let ip = crate::adapters::request::peer_ip(req.extensions()).unwrap_or_else(|| "unknown".to_string());
-        let metadata = req.metadata();
-        let deadline = text(metadata, "grpc-timeout").and_then(parse_timeout).map(|d| Instant::now() + d);
-        let presented = Presented {
-            authorization: text(metadata, "authorization"),
-            api_key: text(metadata, "x-api-key"),
-            stream_token: None,
-        };
-        let verdict = shared.admission.admit(presented, &ip, 1).await;
+        let ip = request::peer_ip(req.extensions()).unwrap_or_else(|| "unknown".to_string());
+        // Metadata is the request's header map: read with the same helpers and header names
+        // as every HTTP adapter (a name given as text would be parsed on every lookup).
+        let headers: &HeaderMap = req.metadata().as_ref();
+        let deadline =
+            request::header_str(headers, super::GRPC_TIMEOUT).and_then(parse_timeout).map(|d| Instant::now() + d);
+        let verdict = shared.admission.admit(request::credentials(headers), &ip, 1).await;
         let admitted = verdict.admitted.map_err(|e| status(&e, &request_id))?;
-        let idempotency_key = text(metadata, "idempotency-key").map(str::to_string);
+        let idempotency_key = request::header_str(headers, request::IDEMPOTENCY_KEY).map(str::to_string);
         Ok(Call { shared: shared.clone(), admitted, request_id, deadline, idempotency_key, decision: verdict.decision })
     }
 
@@ -98,16 +93,7 @@ impl Call {
     /// Wraps a message with the `ratelimit-*` metadata REST sends as headers.
     pub fn reply<M>(&self, message: M) -> Response<M> {
         let mut response = Response::new(message);
-        let md = response.metadata_mut();
-        let d = &self.decision;
-        for (name, value) in
-            [("ratelimit-limit", d.limit), ("ratelimit-remaining", d.remaining), ("ratelimit-reset", d.reset_secs)]
-        {
-            let mut value = MetadataValue::from(value);
-            // The count and the reset change from call to call: kept out of the HPACK table.
-            value.set_sensitive(name != "ratelimit-limit");
-            md.insert(name, value);
-        }
+        request::rate_limit_metadata(response.metadata_mut().as_mut(), &self.decision);
         response
     }
 

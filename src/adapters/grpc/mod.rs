@@ -20,15 +20,19 @@ mod stream;
 mod users;
 mod webhooks;
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::Router;
-use axum::extract::Request;
-use axum::middleware::{Next, from_fn};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderName;
 use tonic::codec::CompressionEncoding;
 use tonic::server::NamedService;
 use tower::{Layer, ServiceExt};
 
 use super::Shared;
+use super::http::TagLayer;
+use super::request::header_str;
 
 /// Requests may come gzip-compressed (several client stacks compress by default); the size
 /// limit applies to the decompressed message, so a small bomb is refused after the limit.
@@ -40,13 +44,16 @@ pub struct Grpc {
     shared: Shared,
 }
 
-/// Adds one tonic service under `/{package.Service}/*`, with gRPC-Web translation.
+/// Adds one tonic service under `/{package.Service}/*`: tagged `grpc` (request context, span,
+/// metrics labels), gRPC-Web translation, the call's deadline, then the service. The stack is
+/// one concrete service, so the router boxes it once; a `Router::layer` would wrap (and clone
+/// and box) every route again on every call.
 fn mount<S>(router: Router, svc: S) -> Router
 where
     S: tower::Service<
             axum::http::Request<tonic::body::Body>,
             Response = axum::http::Response<tonic::body::Body>,
-            Error = std::convert::Infallible,
+            Error = Infallible,
         > + NamedService
         + Clone
         + Send
@@ -54,8 +61,9 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    let web = tonic_web::GrpcWebLayer::new().layer(svc.map_response(error::size_refusal));
-    router.route_service(&format!("/{}/{{*rest}}", S::NAME), web)
+    let stack =
+        (TagLayer("grpc"), tonic_web::GrpcWebLayer::new()).layer(Deadline(svc.map_response(error::size_refusal)));
+    router.route_service(&format!("/{}/{{*rest}}", S::NAME), stack)
 }
 
 /// The gRPC routes: polyport.v1, reflection (v1 and v1alpha) and health.
@@ -107,8 +115,7 @@ pub fn routes(shared: Shared) -> Router {
     );
     router = mount(router, reflection().build_v1().expect("the descriptor set is valid"));
     router = mount(router, reflection().build_v1alpha().expect("the descriptor set is valid"));
-    router = mount(router, health_service);
-    router.layer(from_fn(deadline))
+    mount(router, health_service)
 }
 
 /// SERVING until draining starts (SIGTERM), NOT_SERVING from then on.
@@ -131,16 +138,55 @@ async fn report_health(shared: Shared, health: tonic_health::server::HealthRepor
     }
 }
 
+/// The `grpc-timeout` request header.
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+
 /// Honors `grpc-timeout`: past it the call's work is dropped and DEADLINE_EXCEEDED answered.
-async fn deadline(req: Request, next: Next) -> Response {
-    let limit = req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(call::parse_timeout);
-    match limit {
-        None => next.run(req).await,
-        Some(limit) => match tokio::time::timeout(limit, next.run(req)).await {
-            Ok(response) => response,
-            Err(_) => {
-                tonic::Status::deadline_exceeded("deadline exceeded").into_http::<axum::body::Body>().into_response()
-            }
-        },
+#[derive(Clone)]
+struct Deadline<S>(S);
+
+impl<S, B> tower::Service<axum::http::Request<B>> for Deadline<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = axum::http::Response<tonic::body::Body>, Error = Infallible>,
+{
+    type Response = S::Response;
+    type Error = Infallible;
+    type Future = Deadlined<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        let limit = header_str(req.headers(), GRPC_TIMEOUT).and_then(call::parse_timeout);
+        Deadlined { answer: self.0.call(req), expiry: limit.map(tokio::time::sleep) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The call's answer, unless its deadline passes first.
+    struct Deadlined<F> {
+        #[pin]
+        answer: F,
+        #[pin]
+        expiry: Option<tokio::time::Sleep>,
+    }
+}
+
+impl<F> Future for Deadlined<F>
+where
+    F: Future<Output = Result<axum::http::Response<tonic::body::Body>, Infallible>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(answer) = this.answer.poll(cx) {
+            return Poll::Ready(answer);
+        }
+        match this.expiry.as_pin_mut().map(|expiry| expiry.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Ok(tonic::Status::deadline_exceeded("deadline exceeded").into_http())),
+            _ => Poll::Pending,
+        }
     }
 }
