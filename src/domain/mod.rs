@@ -10,6 +10,7 @@ pub mod policy;
 pub mod ports;
 pub mod post;
 pub mod service;
+pub mod timestamp;
 pub mod user;
 pub mod webhook;
 

@@ -42,8 +42,15 @@ pub struct Post {
     pub body: String,
     pub status: PostStatus,
     pub tags: Vec<String>,
+    #[serde(
+        serialize_with = "super::timestamp::serialize_opt",
+        deserialize_with = "super::timestamp::deserialize_opt",
+        default
+    )]
     pub published_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "super::timestamp::serialize", deserialize_with = "super::timestamp::deserialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::serialize", deserialize_with = "super::timestamp::deserialize")]
     pub updated_at: DateTime<Utc>,
     pub version: i64,
 }

@@ -1,9 +1,12 @@
-//! Timestamps on the REST wire: RFC 3339 in UTC exactly as chrono's `Serialize` writes them
-//! (`Z`, a fraction of 0, 3, 6 or 9 digits), but written into a buffer at once rather than one
-//! character at a time through `fmt` and the JSON escaper (a tenth of a cached read's work).
+//! Timestamps as JSON (the REST wire, event payloads): RFC 3339 in UTC exactly as chrono's
+//! `Serialize` writes them (`Z`, a fraction of 0, 3, 6 or 9 digits), but written into a buffer at
+//! once rather than one character at a time through `fmt` and the JSON escaper (a tenth of a
+//! cached read's work). Read back (event payloads) the same way: that form is parsed directly,
+//! anything else by chrono's own RFC 3339 parser, as chrono's `Deserialize` would.
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
-use serde::{Serialize, Serializer};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone, Timelike, Utc};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// For `#[serde(serialize_with = "timestamp::serialize")]`.
 pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -20,6 +23,59 @@ pub fn serialize_opt<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -
         Some(at) => serialize(at, serializer),
         None => serializer.serialize_none(),
     }
+}
+
+/// For `#[serde(deserialize_with = "timestamp::deserialize")]`: what chrono's `Deserialize`
+/// accepts, with the same result.
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    struct Text;
+    impl Visitor<'_> for Text {
+        type Value = DateTime<Utc>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an RFC 3339 timestamp")
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<DateTime<Utc>, E> {
+            match read(text.as_bytes()) {
+                Some(at) => Ok(at),
+                None => text.parse::<DateTime<FixedOffset>>().map(|at| at.with_timezone(&Utc)).map_err(E::custom),
+            }
+        }
+    }
+    deserializer.deserialize_str(Text)
+}
+
+/// For `Option<DateTime<Utc>>` fields (`null` is None).
+pub fn deserialize_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    #[derive(Deserialize)]
+    struct At(#[serde(deserialize_with = "deserialize")] DateTime<Utc>);
+    Ok(Option::<At>::deserialize(deserializer)?.map(|at| at.0))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.f…]Z` (1 to 9 fraction digits, no leap second), or None.
+fn read(text: &[u8]) -> Option<DateTime<Utc>> {
+    let end = text.len().checked_sub(1)?;
+    if text.get(end) != Some(&b'Z') || !(end == 19 || (21..=29).contains(&end)) {
+        return None;
+    }
+    if [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')].iter().any(|&(at, c)| text[at] != c) {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<u32> {
+        text[from..to].iter().try_fold(0u32, |n, &b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
+    };
+    let mut nano = 0;
+    if end > 19 {
+        if text[19] != b'.' {
+            return None;
+        }
+        nano = number(20, end)? * 10u32.pow(9 - (end - 20) as u32);
+    }
+    let date = NaiveDate::from_ymd_opt(number(0, 4)? as i32, number(5, 7)?, number(8, 10)?)?;
+    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
+    if second > 59 {
+        return None;
+    }
+    Some(Utc.from_utc_datetime(&date.and_hms_nano_opt(hour, minute, second, nano)?))
 }
 
 /// `at` as `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z`; its length, or None for a year
@@ -76,8 +132,6 @@ fn write(at: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{NaiveDate, TimeZone};
-
     use super::*;
 
     fn ours(at: &DateTime<Utc>) -> String {
@@ -101,6 +155,43 @@ mod tests {
         for at in cases {
             assert_eq!(ours(&at), serde_json::to_value(at).unwrap().as_str().unwrap(), "{at:?}");
         }
+    }
+
+    #[test]
+    fn timestamps_are_read_exactly_as_chrono_reads_them() {
+        let read = |text: &str| -> Result<DateTime<Utc>, String> {
+            deserialize(serde_json::Value::String(text.into())).map_err(|e| e.to_string())
+        };
+        let chrono = |text: &str| -> Result<DateTime<Utc>, String> {
+            serde_json::from_value(serde_json::Value::String(text.into())).map_err(|e| e.to_string())
+        };
+        for text in [
+            "2026-12-03T17:49:00Z",
+            "2001-02-28T09:07:03.1Z",
+            "2001-02-28T09:07:03.123Z",
+            "2001-02-28T09:07:03.123456Z",
+            "2001-02-28T09:07:03.123456789Z",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "2016-12-31T23:59:60.5Z",
+            "2026-12-03T17:49:00+01:00",
+            "2026-12-03 17:49:00Z",
+            "2026-02-30T00:00:00Z",
+            "2026-12-03T24:00:00Z",
+            "2026-12-03T17:49:00.Z",
+            "2026-12-03T17:49:00.1234567890Z",
+            "2026-12-03T17:4a:00Z",
+            "+2026-12-03T17:49:00Z",
+            "",
+        ] {
+            let (ours, theirs) = (read(text), chrono(text));
+            assert_eq!(ours.is_ok(), theirs.is_ok(), "{text:?}: {ours:?} against {theirs:?}");
+            if let (Ok(ours), Ok(theirs)) = (ours, theirs) {
+                assert_eq!(ours, theirs, "{text:?}");
+            }
+        }
+        let at = Utc.with_ymd_and_hms(2001, 2, 28, 9, 7, 3).unwrap() + chrono::Duration::nanoseconds(123_456_000);
+        assert_eq!(read(&ours(&at)), Ok(at));
     }
 
     #[test]

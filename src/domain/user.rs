@@ -50,7 +50,9 @@ pub struct User {
     pub role: Role,
     #[serde(skip)]
     pub password_hash: String,
+    #[serde(serialize_with = "super::timestamp::serialize", deserialize_with = "super::timestamp::deserialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::serialize", deserialize_with = "super::timestamp::deserialize")]
     pub updated_at: DateTime<Utc>,
     pub version: i64,
 }

@@ -66,10 +66,10 @@ pub struct UserOut {
     #[schema(value_type = Option<RoleDto>)]
     pub role: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "super::timestamp::serialize_opt")]
+    #[serde(serialize_with = "crate::domain::timestamp::serialize_opt")]
     pub created_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "super::timestamp::serialize_opt")]
+    #[serde(serialize_with = "crate::domain::timestamp::serialize_opt")]
     pub updated_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
@@ -109,11 +109,11 @@ pub struct PostOut {
     #[schema(value_type = StatusDto)]
     pub status: String,
     pub tags: Vec<String>,
-    #[serde(serialize_with = "super::timestamp::serialize_opt")]
+    #[serde(serialize_with = "crate::domain::timestamp::serialize_opt")]
     pub published_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "super::timestamp::serialize")]
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "super::timestamp::serialize")]
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     pub version: i64,
 }
@@ -335,9 +335,9 @@ pub struct ApiKeyOut {
     /// The first characters of the key, to recognise it.
     pub prefix: String,
     pub scopes: Vec<String>,
-    #[serde(serialize_with = "super::timestamp::serialize")]
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "super::timestamp::serialize_opt")]
+    #[serde(serialize_with = "crate::domain::timestamp::serialize_opt")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -447,7 +447,7 @@ pub struct WebhookOut {
     pub owner_id: String,
     pub url: String,
     pub topics: Vec<String>,
-    #[serde(serialize_with = "super::timestamp::serialize")]
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -494,7 +494,7 @@ pub struct WebhookDeliveryOut {
     pub succeeded: bool,
     pub error: Option<String>,
     pub duration_ms: i64,
-    #[serde(serialize_with = "super::timestamp::serialize")]
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub attempted_at: DateTime<Utc>,
 }
 
@@ -520,7 +520,7 @@ impl From<crate::domain::webhook::WebhookDelivery> for WebhookDeliveryOut {
 pub struct AuditEntryOut {
     /// Increasing with time of appending.
     pub id: String,
-    #[serde(serialize_with = "super::timestamp::serialize")]
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub at: DateTime<Utc>,
     /// The user who acted (null for anonymous attempts, such as a failed login).
     pub actor_id: Option<String>,

@@ -12,7 +12,6 @@ pub mod ops;
 mod posts;
 mod rendered;
 mod respond;
-mod timestamp;
 mod users;
 mod webhooks;
 
