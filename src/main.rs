@@ -55,15 +55,32 @@ async fn run(command: Option<Command>, settings: Settings, telemetry: telemetry:
             })
             .await
         }
-        Some(Command::Users(UsersCommand::Promote { user, role })) => {
-            change_role(&settings, user, role.into(), RoleChange::Promote).await
+        Some(Command::Users(command)) => {
+            existing_store(&settings)?;
+            users(command, &settings).await
         }
-        Some(Command::Users(UsersCommand::Demote { user, role })) => {
-            change_role(&settings, user, role.into(), RoleChange::Demote).await
-        }
-        Some(Command::Users(UsersCommand::ResetPassword { user })) => {
+    }
+}
+
+/// `users …` changes what a running server's store holds: pointed at a SQLite file that is not
+/// there (a typo, the wrong directory), it fails instead of creating an empty database.
+fn existing_store(settings: &Settings) -> anyhow::Result<()> {
+    match polyport::storage::sqlite_file(&settings.database_url) {
+        Some(file) if !file.exists() => anyhow::bail!(
+            "no database at {}: name the server's store with --database-url or DATABASE_URL",
+            file.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+async fn users(command: UsersCommand, settings: &Settings) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Promote { user, role } => change_role(settings, user, role.into(), RoleChange::Promote).await,
+        UsersCommand::Demote { user, role } => change_role(settings, user, role.into(), RoleChange::Demote).await,
+        UsersCommand::ResetPassword { user } => {
             let password = read_new_password()?;
-            operator(&settings, |core| async move {
+            operator(settings, |core| async move {
                 let done = core.users.reset_password(&user, &password, &cli_client()).await?;
                 Ok(format!("password reset for {} <{}>; every session of theirs is signed out", done.id, done.email))
             })

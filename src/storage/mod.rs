@@ -263,14 +263,19 @@ async fn append_change(
     audit::append_audit(c, audit).await
 }
 
+/// The file a `sqlite://path[?options]` URL names; None for any other URL, and for an empty
+/// path or `:memory:` (no file).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let file = path.split('?').next().unwrap_or_default();
+    (!file.is_empty() && file != ":memory:").then(|| std::path::PathBuf::from(file))
+}
+
 /// The file of a `sqlite://path[?options]` URL, its directory created if needed.
 fn sqlite_path(url: &str) -> anyhow::Result<std::path::PathBuf> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let file = path.split('?').next().unwrap_or_default();
-    if file.is_empty() || file == ":memory:" {
+    let Some(file) = sqlite_file(url) else {
         anyhow::bail!("an in-memory SQLite database cannot be shared between connections; give a file path");
-    }
-    let file = std::path::PathBuf::from(file);
+    };
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

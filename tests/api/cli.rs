@@ -294,7 +294,8 @@ async fn users_reset_password_sets_a_new_password_and_old_refresh_tokens_fail_on
 }
 
 #[tokio::test]
-async fn global_flags_work_after_the_subcommand_and_errors_are_one_sentence_without_colour() {
+async fn global_flags_work_after_the_subcommand_errors_are_one_sentence_without_colour_and_users_needs_an_existing_store()
+ {
     let store = Store::sqlite().await;
     let elsewhere = temp_dir();
     let url = format!("sqlite://{}/other.sqlite", elsewhere.display());
@@ -305,7 +306,13 @@ async fn global_flags_work_after_the_subcommand_and_errors_are_one_sentence_with
     assert!(elsewhere.join("other.sqlite").exists(), "the flag after the subcommand was used");
     let out = store.run(&["users", "demote", "ops@example.com", "--database-url", &url, "--log", "warn"], "");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    // Not in the default store of this case.
+    // This case's default store does not exist yet: `users` refuses it rather than creating an
+    // empty database there; made by a server, it is simply without that user.
+    assert_one_sentence_failure(&store.run(&["users", "demote", "ops@example.com"], ""), "no database at");
+    assert!(!store.dir.join("db.sqlite").exists(), "no database was created");
+    let (mut server, _, _) = start(store.polyport());
+    sigterm(&server);
+    server.wait().unwrap();
     assert_one_sentence_failure(&store.run(&["users", "demote", "ops@example.com"], ""), "user not found");
     // A duplicate admin: the domain's sentence, no Debug dump of its details.
     let dup = store
