@@ -88,7 +88,7 @@ pub async fn build_core(
         clock: Arc::new(SystemClock),
         refresh_ttl: chrono::Duration::days(settings.refresh_token_ttl_days),
         webhooks: shared_store.clone(),
-        targets: Arc::new(crate::platform::webhooks::AddressGuard { allow_private: settings.webhook_allow_private }),
+        targets: Arc::new(crate::platform::targets::AddressGuard::new(settings.webhook_allow_private)),
     });
     Ok((store, core, jwt, secret))
 }

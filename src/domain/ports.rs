@@ -357,7 +357,17 @@ pub trait WebhookRepo: Send + Sync {
 /// metadata and other non-public addresses (unless configured to allow them).
 #[async_trait]
 pub trait TargetGuard: Send + Sync {
-    /// The addresses the target may be reached at, all checked; Err(issue) when the host does
-    /// not resolve (`unresolvable`) or any address is refused (`address_not_allowed`).
-    async fn check(&self, target: &super::webhook::Target) -> Result<Vec<std::net::SocketAddr>, &'static str>;
+    /// The addresses the target may be reached at, all checked; refused with an issue when the
+    /// host does not resolve (`unresolvable`) or any address is refused (`address_not_allowed`),
+    /// or `Busy` when no lookup could start in time (the target's fault or not: try later).
+    async fn check(&self, target: &super::webhook::Target) -> Result<Vec<std::net::SocketAddr>, Refusal>;
+}
+
+/// Why `TargetGuard::check` refused a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// What is wrong with the target (a `FieldIssue` of its `url`).
+    Issue(&'static str),
+    /// Too many lookups already running.
+    Busy,
 }

@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod redis;
 pub mod request_id;
 pub mod shutdown;
+pub mod targets;
 pub mod throttle;
 pub mod tokens;
 pub mod trace;

@@ -9,6 +9,7 @@ use crate::domain::audit::{self, AuditRecord, ClientInfo, action};
 use crate::domain::error::{DomainError, DomainResult, FieldIssue};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::policy::{self, Actor, Scope};
+use crate::domain::ports::Refusal;
 use crate::domain::webhook::{CreatedWebhook, MAX_PER_USER, NewWebhook, Webhook, WebhookDelivery};
 
 /// Signing secrets look like `whsec_<43 url-safe chars>`.
@@ -31,8 +32,14 @@ impl WebhookService {
         let me = actor.require_user()?;
         actor.require_scope(Scope::UsersWrite)?;
         let (target, topics) = input.validate()?;
-        if let Err(issue) = self.deps.targets.check(&target).await {
-            return Err(DomainError::validation(vec![FieldIssue::new("url", issue)]));
+        match self.deps.targets.check(&target).await {
+            Ok(_) => {}
+            Err(Refusal::Issue(issue)) => return Err(DomainError::validation(vec![FieldIssue::new("url", issue)])),
+            Err(Refusal::Busy) => {
+                let mut e = DomainError::rate_limited(1);
+                e.message = "the server is busy resolving webhook hosts; retry shortly".into();
+                return Err(e);
+            }
         }
         let webhook = Webhook {
             id: new_id(),
